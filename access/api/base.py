@@ -1,0 +1,65 @@
+"""The base API view: every endpoint is scoped to the project in its path and to the key.
+
+Subclasses declare ``required_permission``; they get ``self.principal`` and never look up
+the project themselves, so the safe path is the only path.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django.http import HttpRequest
+from rest_framework import exceptions, permissions
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from access.errors import NotFound
+from access.permissions import Perm
+from access.principal import Principal
+from access.selectors import principal_for_api_key, project_by_token
+
+from .authentication import ApiKeyAuthentication
+
+
+class ProjectKeyPermission(permissions.BasePermission):
+    """The key belongs to the project in the path and holds the view's permission."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        key = request.auth
+        if key is None:
+            raise exceptions.NotAuthenticated("Authentication credentials were not provided.")
+        try:
+            project = project_by_token(view.kwargs.get("token"))
+        except NotFound as exc:
+            raise exceptions.AuthenticationFailed("Invalid API key or secret.") from exc
+        if project.pk != key.project_id:
+            # A foreign project answers exactly as an unknown one.
+            raise exceptions.AuthenticationFailed("Invalid API key or secret.")
+        ip = request.META.get("REMOTE_ADDR") or None
+        view.principal = principal_for_api_key(key, ip=ip)
+        needed = view.required_permission
+        if needed is not None and not view.principal.has(needed):
+            raise exceptions.PermissionDenied(
+                f"This API key lacks the '{needed.value}' permission."
+            )
+        return True
+
+
+class ProjectAPIView(APIView):
+    """Base for every project API endpoint."""
+
+    authentication_classes = [ApiKeyAuthentication]
+    permission_classes = [ProjectKeyPermission]
+    required_permission: ClassVar[Perm | None] = None
+    principal: Principal
+
+    @classmethod
+    def as_view(cls, **initkwargs: Any) -> Any:
+        if "get_principal" in cls.__dict__ or "check_permissions" in cls.__dict__:
+            raise TypeError(f"{cls.__name__} must not override the project scoping.")
+        return super().as_view(**initkwargs)
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        response = super().dispatch(request, *args, **kwargs)
+        response["Cache-Control"] = "private, no-store"
+        return response

@@ -1,0 +1,54 @@
+"""One exception handler: domain and DRF errors in Exponea's shape, never a stack trace.
+
+Errors: ``{"success": false, "errors": [...]}``; authentication: ``{"success": false,
+"error": "..."}``. Messages come from validation of names and shapes, never echo values.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+
+from access.errors import DomainError
+
+
+def _flatten(detail: Any, prefix: str = "") -> list[str]:
+    if isinstance(detail, dict):
+        out: list[str] = []
+        for key, value in detail.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            out.extend(_flatten(value, "" if key == "non_field_errors" else name))
+        return out
+    if isinstance(detail, list):
+        return [m for item in detail for m in _flatten(item, prefix)]
+    return [f"{prefix}: {detail}" if prefix else str(detail)]
+
+
+def exponea_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, DomainError):
+        return Response({"success": False, "errors": exc.errors}, status=exc.status_code)
+    if isinstance(exc, Http404):
+        return Response({"success": False, "errors": ["Not found."]}, status=404)
+    if isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+        response = Response({"success": False, "error": str(exc.detail)}, status=401)
+        response["WWW-Authenticate"] = 'Basic realm="api"'
+        return response
+    if isinstance(exc, exceptions.Throttled):
+        response = Response({"success": False, "errors": ["Too many requests."]}, status=429)
+        if exc.wait is not None:
+            response["Retry-After"] = str(int(exc.wait) + 1)
+        return response
+    if isinstance(exc, exceptions.ParseError):
+        return Response({"success": False, "errors": ["Malformed JSON body."]}, status=400)
+    if isinstance(exc, exceptions.APIException):
+        return Response(
+            {"success": False, "errors": _flatten(exc.detail)},
+            status=exc.status_code or status.HTTP_400_BAD_REQUEST,
+        )
+    return None

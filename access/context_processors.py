@@ -1,0 +1,52 @@
+"""Navigation for the base layout: the project switcher and the pages the user may open."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from django.urls import NoReverseMatch, reverse
+
+from .permissions import Perm
+from .selectors import projects_for_user
+
+# (label, url name, permission needed); pages are shown only to principals holding it.
+NAV_ITEMS: list[tuple[str, str, Perm]] = [
+    ("Customers", "customers:list", Perm.VIEW_CUSTOMERS),
+    ("Data manager", "datamanager:catalog", Perm.VIEW_CUSTOMERS),
+    ("Anonymization jobs", "customers:jobs", Perm.ANONYMIZE_CUSTOMERS),
+]
+SETTINGS_ITEMS: list[tuple[str, str, Perm]] = [
+    ("Access management", "access:team", Perm.MANAGE_ACCESS),
+    ("API", "access:api_keys", Perm.MANAGE_ACCESS),
+    ("Audit log", "access:audit", Perm.MANAGE_ACCESS),
+]
+
+
+def _links(
+    items: list[tuple[str, str, Perm]], principal: Any, token: str, path: str
+) -> list[dict[str, Any]]:
+    links = []
+    for label, name, perm in items:
+        if not principal.has(perm):
+            continue
+        try:
+            url = reverse(name, kwargs={"token": token})
+        except NoReverseMatch:
+            continue  # a page not built yet
+        links.append({"label": label, "url": url, "active": path.startswith(url)})
+    return links
+
+
+def navigation(request: HttpRequest) -> dict[str, Any]:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    context: dict[str, Any] = {"nav_projects": projects_for_user(user).only("token", "name")}
+    principal = getattr(request, "principal", None)
+    if principal is not None:
+        token = str(principal.project.token)
+        context["nav_project"] = principal.project
+        context["nav_links"] = _links(NAV_ITEMS, principal, token, request.path)
+        context["nav_settings"] = _links(SETTINGS_ITEMS, principal, token, request.path)
+    return context

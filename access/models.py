@@ -1,0 +1,188 @@
+"""Projects (tenants), membership, roles, API keys and the audit log."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.db import models
+from django.db.models import Q
+from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
+
+from .permissions import PROJECT_PERMISSIONS, Perm
+
+
+class Project(models.Model):
+    """A tenant. Its public ``token`` appears in API paths, as Exponea's project token."""
+
+    token = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        default_permissions = ()
+        permissions = PROJECT_PERMISSIONS
+        constraints = [models.CheckConstraint(condition=~Q(name=""), name="project_name_not_empty")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ProjectUserObjectPermission(UserObjectPermissionBase):
+    """A permission granted to one user directly on a project (e.g. the Personal data toggle)."""
+
+    content_object = models.ForeignKey(Project, on_delete=models.CASCADE)
+
+
+class ProjectGroupObjectPermission(GroupObjectPermissionBase):
+    """A permission a role (a Django group) holds on a project."""
+
+    content_object = models.ForeignKey(Project, on_delete=models.CASCADE)
+
+
+class Membership(models.Model):
+    """A user's membership of a project; their roles are the groups of :class:`Role`."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "user"], name="membership_unique_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.project}"
+
+
+class Role(models.Model):
+    """A named bundle of project permissions, backed by a guardian group."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="roles")
+    name = models.CharField(max_length=100)
+    group = models.OneToOneField(Group, on_delete=models.CASCADE, related_name="role")
+    builtin = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-builtin", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "name"], name="role_unique_name"),
+            models.CheckConstraint(condition=~Q(name=""), name="role_name_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ApiKey(models.Model):
+    """An Exponea-style "API group" key: HTTP Basic ``key_id:secret``; the secret is hashed."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100)
+    key_id = models.CharField(max_length=64, unique=True)
+    secret_hash = models.CharField(max_length=64)
+    can_track = models.BooleanField(default=False)
+    can_read_customers = models.BooleanField(default=False)
+    can_view_personal_data = models.BooleanField(default=False)
+    can_export_customers = models.BooleanField(default=False)
+    can_anonymize_customers = models.BooleanField(default=False)
+    can_manage_data = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(name=""), name="apikey_name_not_empty"),
+            models.CheckConstraint(condition=~Q(key_id=""), name="apikey_key_id_not_empty"),
+            # A SHA-256 hex digest, never the secret itself.
+            models.CheckConstraint(
+                condition=Q(secret_hash__regex=r"^[0-9a-f]{64}$"),  # noqa: S106
+                name="apikey_secret_is_hash",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.key_id})"
+
+    PERMISSION_FIELDS: dict[str, str] = {
+        "track": "can_track",
+        "read_customers": "can_read_customers",
+        "view_personal_data": "can_view_personal_data",
+        "export_customers": "can_export_customers",
+        "anonymize_customers": "can_anonymize_customers",
+        "manage_data": "can_manage_data",
+    }
+
+    @property
+    def permission_names(self) -> list[str]:
+        """The key's permissions by their API names, in a stable order."""
+        return [name for name, field in self.PERMISSION_FIELDS.items() if getattr(self, field)]
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class AuditEvent(models.Model):
+    """An append-only record of a change. Holds internal ids and names, never a PII value."""
+
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="audit_events", null=True, blank=True
+    )
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    actor_api_key = models.ForeignKey(
+        ApiKey, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # Kept when the user or key is later deleted: "alice", "key Backend (k_…)", "cli".
+    actor_label = models.CharField(max_length=200)
+    action = models.CharField(max_length=100, db_index=True)
+    target_type = models.CharField(max_length=100, blank=True)
+    target_id = models.CharField(max_length=100, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["project", "-created_at"], name="audit_project_time")]
+        constraints = [
+            models.CheckConstraint(condition=~Q(action=""), name="audit_action_not_empty"),
+            models.CheckConstraint(
+                condition=~(Q(actor_user__isnull=False) & Q(actor_api_key__isnull=False)),
+                name="audit_single_actor",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_label} {self.action}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None and not kwargs.get("force_insert"):
+            raise RuntimeError("Audit events are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("Audit events are append-only.")
+
+
+__all__ = [
+    "ApiKey",
+    "AuditEvent",
+    "Membership",
+    "Perm",
+    "Project",
+    "ProjectGroupObjectPermission",
+    "ProjectUserObjectPermission",
+    "Role",
+]

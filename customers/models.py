@@ -1,0 +1,180 @@
+"""Customers, their external IDs, their events, and anonymization jobs."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+from access.models import Project
+from datamanager.models import EventType
+
+
+class Customer(models.Model):
+    """A customer: flexible properties in JSON; identities live in :class:`CustomerId`."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="customers")
+    properties = models.JSONField(default=dict, blank=True)
+    # Per-property update time (seconds since the epoch), so an older update never wins.
+    property_timestamps = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    anonymized_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["project", "id"], name="customer_project_id"),
+            models.Index(fields=["project", "-updated_at", "-id"], name="customer_project_updated"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(anonymized_at__isnull=True) | Q(anonymized_at__gte=F("created_at")),
+                name="customer_anonymized_after_created",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        # Internal id only: a customer's string form must never carry a PII value.
+        return f"Customer #{self.pk}"
+
+    @property
+    def is_anonymized(self) -> bool:
+        return self.anonymized_at is not None
+
+
+class CustomerId(models.Model):
+    """One external ID of a customer (``registered`` = e-mail, ``cookie`` = a browser id)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="external_ids")
+    name = models.CharField(max_length=128)
+    value = models.CharField(max_length=1024)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "name", "value"], name="customer_id_unique_value"
+            ),
+            models.CheckConstraint(condition=~Q(name=""), name="customer_id_name_not_empty"),
+            models.CheckConstraint(condition=~Q(value=""), name="customer_id_value_not_empty"),
+        ]
+        indexes = [models.Index(fields=["customer", "name"], name="customer_id_by_customer")]
+
+    def __str__(self) -> str:
+        return f"{self.name} of customer #{self.customer_id}"
+
+
+class Event(models.Model):
+    """Something a customer did, with JSON properties. Kept (minus PII) by anonymization."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="events")
+    event_type = models.ForeignKey(EventType, on_delete=models.CASCADE, related_name="events")
+    timestamp = models.DateTimeField()
+    properties = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        indexes = [
+            # The profile timeline: newest first per customer.
+            models.Index(fields=["customer", "-timestamp", "-id"], name="event_customer_time"),
+            # Per-type scans: "has done purchase in the last 30 days", data manager samples.
+            models.Index(
+                fields=["project", "event_type", "timestamp"], name="event_project_type_time"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Event #{self.pk}"
+
+
+class AnonymizationJob(models.Model):
+    """A bulk anonymization. Stores internal customer ids only, never an external ID value."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    class Source(models.TextChoices):
+        APP = "app", "App"
+        API = "api", "API"
+        BULK_API = "bulk_api", "Bulk API"
+        CLI = "cli", "Command line"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="anonymization_jobs"
+    )
+    requested_by_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    requested_by_api_key = models.ForeignKey(
+        "access.ApiKey", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    requested_by_label = models.CharField(max_length=200)
+    source = models.CharField(max_length=10, choices=Source.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    not_found = models.JSONField(default=list, blank=True)  # positions in the request
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(done__lte=F("total")), name="job_done_le_total"),
+            models.CheckConstraint(
+                condition=Q(status__in=["queued", "running", "done", "failed"]),
+                name="job_status_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Anonymization job {self.public_id}"
+
+    @property
+    def percent(self) -> int:
+        if self.total == 0:
+            return 100 if self.status == self.Status.DONE else 0
+        return int(self.done * 100 / self.total)
+
+
+class AnonymizationJobItem(models.Model):
+    """One customer of a job, by internal id; ``done`` commits with the chunk that did it."""
+
+    job = models.ForeignKey(AnonymizationJob, on_delete=models.CASCADE, related_name="items")
+    customer = models.ForeignKey(Customer, on_delete=models.SET_NULL, null=True, related_name="+")
+    done = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["job", "customer"], name="job_item_unique_customer")
+        ]
+        indexes = [models.Index(fields=["job", "done", "id"], name="job_item_pending")]
+
+    def __str__(self) -> str:
+        return f"Item #{self.pk} of job #{self.job_id}"
+
+
+class CustomerListPreference(models.Model):
+    """The columns a user chose for the customer filter, per project."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    columns = models.JSONField(default=list, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "user"], name="list_preference_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"Columns of user #{self.user_id} in project #{self.project_id}"

@@ -1,0 +1,1 @@
+"""Celery entry points: thin wrappers that call services."""

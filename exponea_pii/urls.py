@@ -1,0 +1,22 @@
+"""Root URLs: the app's pages per project, the Exponea-compatible API, admin and API docs."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from access import views as access_views
+
+project_pages = [
+    path("", include("access.urls")),
+    path("data-manager/", include("datamanager.urls")),
+    path("customers/", include("customers.urls")),
+]
+
+urlpatterns = [
+    path("", access_views.home, name="home"),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("admin/", admin.site.urls),
+    path("projects/<uuid:token>/", include(project_pages)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+]

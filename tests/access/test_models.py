@@ -1,0 +1,51 @@
+"""Invariants the database guards, and the audit log's append-only rule."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.db import IntegrityError, transaction
+
+from access.models import ApiKey, AuditEvent
+from customers.models import AnonymizationJob
+from datamanager.models import CustomerAttribute
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+def test_api_secret_is_stored_only_as_a_hash() -> None:
+    project = factories.make_project()
+    creds = factories.make_key(project, "track")
+    key = ApiKey.objects.get(pk=creds.key.pk)
+    assert creds.secret not in key.secret_hash
+    assert len(key.secret_hash) == 64
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ApiKey.objects.filter(pk=key.pk).update(secret_hash=creds.secret)
+
+
+def test_audit_events_are_append_only() -> None:
+    project = factories.make_project()
+    event = AuditEvent.objects.filter(project=project).first()
+    assert event is not None
+    with pytest.raises(RuntimeError):
+        event.save()
+    with pytest.raises(RuntimeError):
+        event.delete()
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda p: CustomerAttribute.objects.create(project=p, name="x", kind="weird"),
+        lambda p: CustomerAttribute.objects.create(project=p, name="x", kind="property", hard=True),
+        lambda p: CustomerAttribute.objects.create(project=p, name="", kind="property"),
+        lambda p: CustomerAttribute.objects.create(project=p, name="registered", kind="property"),
+        lambda p: AnonymizationJob.objects.create(project=p, source="api", total=1, done=2),
+    ],
+)
+def test_database_constraints(make: Any) -> None:
+    project = factories.make_project()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        make(project)
