@@ -12,11 +12,19 @@ project_pages = [
     path("customers/", include("customers.urls")),
 ]
 
+data_api = [
+    path("customers/", include("customers.api.data_urls")),
+    path("customers/", include("customers.api.anonymize_urls")),
+    path("data-manager/", include("datamanager.api.urls")),
+]
+
 urlpatterns = [
     path("", access_views.home, name="home"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("projects/<uuid:token>/", include(project_pages)),
+    path("track/v2/projects/<uuid:token>/", include("customers.api.tracking_urls")),
+    path("data/v2/projects/<uuid:token>/", include(data_api)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -19,9 +19,9 @@ from access.principal import Principal
 from access.services import audit_record
 from datamanager.services import catalog_register_seen
 
-from .models import Customer, CustomerId, Event
-from .selectors import customer_ids_matching, id_names
-from .validation import clean_ids, clean_name, clean_properties, clean_timestamp, to_datetime
+from ..models import Customer, CustomerId, Event
+from ..selectors import customer_ids_matching, id_names
+from ..validation import clean_ids, clean_name, clean_properties, clean_timestamp, to_datetime
 
 
 @dataclass(frozen=True)
