@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 
 class Perm(StrEnum):
@@ -18,7 +22,7 @@ class Perm(StrEnum):
     TRACK = "track"
 
 
-PROJECT_PERMISSIONS: list[tuple[str, str]] = [
+PROJECT_PERMISSIONS: list[tuple[str, str | StrOrPromise]] = [
     (Perm.VIEW_CUSTOMERS, "View customers"),
     (Perm.VIEW_PERSONAL_DATA, "Personal data"),
     (Perm.EXPORT_CUSTOMERS, "Export customers"),

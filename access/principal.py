@@ -14,7 +14,7 @@ from .errors import Forbidden
 from .permissions import Perm
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from django.contrib.auth.models import User
 
     from .models import ApiKey, Project
 
@@ -25,7 +25,7 @@ class Principal:
 
     project: Project
     permissions: frozenset[Perm]
-    user: AbstractBaseUser | None = None
+    user: User | None = None
     api_key: ApiKey | None = None
     # "cli", "system", "seed": set only for system principals.
     system_label: str = ""

@@ -11,7 +11,7 @@ import hmac
 from collections.abc import Iterable
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from guardian.core import ObjectPermissionChecker
@@ -29,7 +29,7 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def projects_for_user(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Project]:
+def projects_for_user(user: User | AnonymousUser) -> QuerySet[Project]:
     """Projects the user belongs to (every project for a superuser)."""
     if not user.is_authenticated or not user.is_active:
         return Project.objects.none()
@@ -38,13 +38,11 @@ def projects_for_user(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Projec
     return Project.objects.filter(memberships__user=user)
 
 
-def user_project_permissions(
-    user: AbstractBaseUser, projects: Iterable[Project]
-) -> dict[int, frozenset[Perm]]:
+def user_project_permissions(user: User, projects: Iterable[Project]) -> dict[int, frozenset[Perm]]:
     """Permissions of ``user`` on each project, prefetched in two queries (no query per row)."""
     projects = list(projects)
     checker = ObjectPermissionChecker(user)
-    checker.prefetch_perms(projects)
+    checker.prefetch_perms(projects)  # type: ignore[arg-type]  # accepts any list of objects
     valid = {p.value for p in Perm}
     return {
         project.pk: frozenset(Perm(code) for code in checker.get_perms(project) if code in valid)
@@ -53,7 +51,7 @@ def user_project_permissions(
 
 
 def principal_for_user(
-    user: AbstractBaseUser | AnonymousUser, project: Project, *, ip: str | None = None
+    user: User | AnonymousUser, project: Project, *, ip: str | None = None
 ) -> Principal:
     """The principal for a signed-in user in ``project``; :class:`NotFound` if not a member.
 
@@ -63,11 +61,11 @@ def principal_for_user(
     if not user.is_authenticated or not user.is_active:
         raise NotFound("Project not found.")
     if getattr(user, "is_superuser", False):
-        return Principal(project=project, permissions=ALL_PERMS - {Perm.TRACK}, user=user, ip=ip)  # type: ignore[arg-type]
+        return Principal(project=project, permissions=ALL_PERMS - {Perm.TRACK}, user=user, ip=ip)
     if not project.memberships.filter(user=user).exists():
         raise NotFound("Project not found.")
-    perms = user_project_permissions(user, [project])[project.pk]  # type: ignore[arg-type]
-    return Principal(project=project, permissions=perms, user=user, ip=ip)  # type: ignore[arg-type]
+    perms = user_project_permissions(user, [project])[project.pk]
+    return Principal(project=project, permissions=perms, user=user, ip=ip)
 
 
 def principal_for_api_key(api_key: ApiKey, *, ip: str | None = None) -> Principal:

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser, Group
+from django.contrib.auth.models import Group, User
 from django.db import transaction
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
@@ -93,9 +93,7 @@ def project_create(*, name: str, created_by: str = "system") -> Project:
 
 
 @transaction.atomic
-def member_add(
-    *, actor: Principal, user: AbstractBaseUser, roles: Iterable[Role] = ()
-) -> Membership:
+def member_add(*, actor: Principal, user: User, roles: Iterable[Role] = ()) -> Membership:
     """Add ``user`` to the actor's project with ``roles`` (idempotent for an existing member)."""
     project = actor.project
     membership, created = Membership.objects.get_or_create(project=project, user=user)
@@ -116,9 +114,7 @@ def member_add(
 
 
 @transaction.atomic
-def member_set_direct_grant(
-    *, actor: Principal, user: AbstractBaseUser, perm: Perm, granted: bool
-) -> None:
+def member_set_direct_grant(*, actor: Principal, user: User, perm: Perm, granted: bool) -> None:
     """Grant or withdraw a direct user permission (Personal data, Anonymize customers)."""
     if perm not in DIRECT_GRANTS:
         raise InvalidInput(f"'{perm.value}' cannot be granted directly.")

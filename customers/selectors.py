@@ -59,7 +59,7 @@ def customer_by_ids(project: Project, ids: Mapping[str, str]) -> Customer:
     return Customer.objects.get(pk=customer_id, project=project)
 
 
-def customer_get(principal: Principal, customer_pk: object) -> Customer:
+def customer_get(principal: Principal, customer_pk: int | str) -> Customer:
     """A customer of the principal's project by internal id; 404 for any other project."""
     try:
         return customers_for(principal).get(pk=customer_pk)

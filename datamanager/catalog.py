@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
@@ -37,7 +38,7 @@ class PiiCatalog:
     def event_pii(self, event_type: str) -> frozenset[str]:
         return self.event_attributes.get(event_type, frozenset())
 
-    def to_cache(self) -> dict[str, object]:
+    def to_cache(self) -> dict[str, Any]:
         return {
             "customer_properties": sorted(self.customer_properties),
             "id_names": sorted(self.id_names),
@@ -45,13 +46,12 @@ class PiiCatalog:
         }
 
     @classmethod
-    def from_cache(cls, project_id: int, data: dict[str, object]) -> PiiCatalog:
+    def from_cache(cls, project_id: int, data: dict[str, Any]) -> PiiCatalog:
         events = data["event_attributes"]
-        assert isinstance(events, dict)
         return cls(
             project_id=project_id,
-            customer_properties=frozenset(data["customer_properties"]),  # type: ignore[arg-type]
-            id_names=frozenset(data["id_names"]),  # type: ignore[arg-type]
+            customer_properties=frozenset(data["customer_properties"]),
+            id_names=frozenset(data["id_names"]),
             event_attributes={k: frozenset(v) for k, v in events.items()},
         )
 

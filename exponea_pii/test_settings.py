@@ -16,3 +16,7 @@ AXES_ENABLED = os.environ.get("AXES_ENABLED", "1") == "1"
 # The live test server speaks plain HTTP; production keeps these on (see settings.py).
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
+# Background jobs run in-process in tests unless a test starts a real worker itself.
+CELERY_TASK_ALWAYS_EAGER = os.environ.get("CELERY_TASK_ALWAYS_EAGER", "1") == "1"
+if CACHES["default"]["BACKEND"].endswith("RedisCache"):  # noqa: F405
+    CACHES["default"]["KEY_PREFIX"] = f"test-{os.getpid()}"  # noqa: F405

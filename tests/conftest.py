@@ -90,3 +90,12 @@ def assert_no_canary(text: str) -> None:
     """Fail if any canary value appears in ``text``."""
     found = [c for c in CANARIES if c in text]
     assert not found, f"PII leaked: {found}"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> Any:
+    """Each test starts with an empty cache: ids repeat across tests, cached catalogs must not."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield

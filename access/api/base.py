@@ -14,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from access.errors import NotFound
+from access.models import ApiKey
 from access.permissions import Perm
 from access.principal import Principal
 from access.selectors import principal_for_api_key, project_by_token
@@ -26,6 +27,7 @@ class ProjectKeyPermission(permissions.BasePermission):
 
     def has_permission(self, request: Request, view: Any) -> bool:
         key = request.auth
+        assert key is None or isinstance(key, ApiKey)
         if key is None:
             raise exceptions.NotAuthenticated("Authentication credentials were not provided.")
         try:

@@ -41,8 +41,9 @@ def exponea_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         return response
     if isinstance(exc, exceptions.Throttled):
         response = Response({"success": False, "errors": ["Too many requests."]}, status=429)
-        if exc.wait is not None:
-            response["Retry-After"] = str(int(exc.wait) + 1)
+        wait = getattr(exc, "wait", None)
+        if wait is not None:
+            response["Retry-After"] = str(int(wait) + 1)
         return response
     if isinstance(exc, exceptions.ParseError):
         return Response({"success": False, "errors": ["Malformed JSON body."]}, status=400)
