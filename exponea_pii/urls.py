@@ -18,13 +18,15 @@ data_api = [
     path("data-manager/", include("datamanager.api.urls")),
 ]
 
+# API tokens are matched as plain strings so a malformed token gets the API's JSON 404
+# (ProjectAPIView resolves it) instead of Django's HTML page.
 urlpatterns = [
     path("", access_views.home, name="home"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("projects/<uuid:token>/", include(project_pages)),
-    path("track/v2/projects/<uuid:token>/", include("customers.api.tracking_urls")),
-    path("data/v2/projects/<uuid:token>/", include(data_api)),
+    path("track/v2/projects/<str:token>/", include("customers.api.tracking_urls")),
+    path("data/v2/projects/<str:token>/", include(data_api)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
