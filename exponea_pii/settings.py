@@ -192,6 +192,13 @@ EXPONEA_LIMITS = {
     "BULK_ANONYMIZE_ENTRIES": 1000,
 }
 
+# Per-API-key request rates for the HTTP API ("<n>/<sec|min|hour|day>"; empty = off), counted
+# in the shared cache. Tracking defaults to Exponea's per-address ceiling of 6,000/min.
+EXPONEA_API_THROTTLE_RATES = {
+    "track": os.environ.get("API_THROTTLE_TRACK", "6000/min") or None,
+    "data": os.environ.get("API_THROTTLE_DATA", "1200/min") or None,
+}
+
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL) or "memory://"
 CELERY_TASK_ALWAYS_EAGER = not (os.environ.get("CELERY_BROKER_URL") or REDIS_URL)
 CELERY_TASK_EAGER_PROPAGATES = True

@@ -6,6 +6,7 @@ the project themselves, so the safe path is the only path.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, ClassVar
 
 from django.http import HttpRequest
@@ -17,9 +18,18 @@ from access.errors import NotFound
 from access.models import ApiKey
 from access.permissions import Perm
 from access.principal import Principal
-from access.selectors import principal_for_api_key, project_by_token
+from access.selectors import principal_for_api_key
 
 from .authentication import ApiKeyAuthentication
+from .parsers import LimitedJSONParser
+from .throttling import ApiKeyRateThrottle
+
+
+def _token_matches(given: Any, token: uuid.UUID) -> bool:
+    try:
+        return uuid.UUID(str(given)) == token
+    except (ValueError, TypeError, AttributeError):
+        return False
 
 
 class ProjectKeyPermission(permissions.BasePermission):
@@ -30,13 +40,10 @@ class ProjectKeyPermission(permissions.BasePermission):
         assert key is None or isinstance(key, ApiKey)
         if key is None:
             raise exceptions.NotAuthenticated("Authentication credentials were not provided.")
-        try:
-            project = project_by_token(view.kwargs.get("token"))
-        except NotFound as exc:
-            raise exceptions.AuthenticationFailed("Invalid API key or secret.") from exc
-        if project.pk != key.project_id:
-            # A foreign project answers exactly as an unknown one.
-            raise exceptions.AuthenticationFailed("Invalid API key or secret.")
+        # The key's project was loaded with the key: no query. An unknown, malformed or
+        # foreign token answers exactly the same 404, so a key cannot probe for projects.
+        if not _token_matches(view.kwargs.get("token"), key.project.token):
+            raise NotFound("Project not found.")
         ip = request.META.get("REMOTE_ADDR") or None
         view.principal = principal_for_api_key(key, ip=ip)
         needed = view.required_permission
@@ -52,6 +59,10 @@ class ProjectAPIView(APIView):
 
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [ProjectKeyPermission]
+    throttle_classes = [ApiKeyRateThrottle]
+    parser_classes = [LimitedJSONParser]
+    # "track" or "data": which per-key rate in settings.EXPONEA_API_THROTTLE_RATES applies.
+    throttle_scope: ClassVar[str] = "data"
     required_permission: ClassVar[Perm | None] = None
     principal: Principal
 
