@@ -9,15 +9,26 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from guardian.core import ObjectPermissionChecker
 
 from .errors import NotFound
-from .models import ApiKey, Project
+from .models import (
+    ApiKey,
+    AuditEvent,
+    Membership,
+    Project,
+    ProjectGroupObjectPermission,
+    ProjectUserObjectPermission,
+    Role,
+)
 from .permissions import API_KEY_PERMISSIONS, Perm
 from .principal import Principal
 
@@ -97,3 +108,178 @@ def project_by_token(token: Any) -> Project:
         return Project.objects.get(token=token)
     except (Project.DoesNotExist, ValidationError, ValueError, TypeError) as exc:
         raise NotFound("Project not found.") from exc
+
+
+# ---------------------------------------------------------------------------
+# Access management pages: team, roles, keys, audit log (all scoped to one project)
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MemberRow:
+    """One row of the team table: the user, their roles, direct grants and what roles give."""
+
+    user: User
+    roles: list[Role]
+    direct: frozenset[Perm]
+    from_roles: frozenset[Perm]
+    joined_at: datetime
+
+    @property
+    def effective(self) -> frozenset[Perm]:
+        return self.direct | self.from_roles
+
+    @property
+    def is_admin(self) -> bool:
+        return Perm.MANAGE_ACCESS in self.effective
+
+    @property
+    def personal_data(self) -> bool:
+        return Perm.VIEW_PERSONAL_DATA in self.effective
+
+    @property
+    def personal_data_via_role(self) -> bool:
+        return Perm.VIEW_PERSONAL_DATA in self.from_roles
+
+    @property
+    def anonymize(self) -> bool:
+        return Perm.ANONYMIZE_CUSTOMERS in self.effective
+
+    @property
+    def anonymize_via_role(self) -> bool:
+        return Perm.ANONYMIZE_CUSTOMERS in self.from_roles
+
+
+def _perm_rows(qs: QuerySet[Any], key: str) -> dict[int, set[Perm]]:
+    valid = {p.value for p in Perm}
+    out: dict[int, set[Perm]] = {}
+    for owner_id, code in qs.values_list(key, "permission__codename"):
+        if code in valid:
+            out.setdefault(owner_id, set()).add(Perm(code))
+    return out
+
+
+def role_permissions_map(project: Project) -> dict[int, frozenset[Perm]]:
+    """Permissions of every role of ``project`` by role id, in one query."""
+    by_group = _perm_rows(
+        ProjectGroupObjectPermission.objects.filter(content_object=project), "group_id"
+    )
+    return {
+        role.pk: frozenset(by_group.get(role.group_id, set()))
+        for role in Role.objects.filter(project=project)
+    }
+
+
+def roles_for_project(principal: Principal) -> list[tuple[Role, frozenset[Perm], int]]:
+    """Roles of the principal's project with their permissions and number of holders."""
+    project = principal.project
+    perms = role_permissions_map(project)
+    roles = Role.objects.filter(project=project).annotate(
+        holders=Count("group__user", filter=Q(group__user__memberships__project=project))
+    )
+    return [(role, perms.get(role.pk, frozenset()), role.holders) for role in roles]  # type: ignore[attr-defined]
+
+
+def members_for_project(principal: Principal) -> list[MemberRow]:
+    """The project's members with roles and direct grants, in a fixed number of queries."""
+    project = principal.project
+    role_perms = role_permissions_map(project)
+    roles = {r.group_id: r for r in Role.objects.filter(project=project)}
+    direct = _perm_rows(
+        ProjectUserObjectPermission.objects.filter(content_object=project), "user_id"
+    )
+    memberships = (
+        Membership.objects.filter(project=project)
+        .select_related("user")
+        .prefetch_related("user__groups")
+        .order_by("user__username")
+    )
+    rows = []
+    for membership in memberships:
+        user = membership.user
+        user_roles = [roles[g.pk] for g in user.groups.all() if g.pk in roles]
+        user_roles.sort(key=lambda r: (not r.builtin, r.name))
+        from_roles: set[Perm] = set()
+        for role in user_roles:
+            from_roles |= role_perms.get(role.pk, frozenset())
+        rows.append(
+            MemberRow(
+                user=user,
+                roles=user_roles,
+                direct=frozenset(direct.get(user.pk, set())),
+                from_roles=frozenset(from_roles),
+                joined_at=membership.created_at,
+            )
+        )
+    return rows
+
+
+def member_user(principal: Principal, user_id: Any) -> User:
+    """A member of the principal's project by user id; :class:`NotFound` otherwise."""
+    User = get_user_model()
+    try:
+        return User.objects.get(pk=int(user_id), memberships__project=principal.project)
+    except (User.DoesNotExist, ValueError, TypeError) as exc:
+        raise NotFound("Member not found.") from exc
+
+
+def role_in_project(principal: Principal, role_id: Any) -> Role:
+    try:
+        return Role.objects.select_related("group").get(pk=int(role_id), project=principal.project)
+    except (Role.DoesNotExist, ValueError, TypeError) as exc:
+        raise NotFound("Role not found.") from exc
+
+
+def roles_by_ids(principal: Principal, role_ids: Iterable[Any]) -> list[Role]:
+    """Roles of the principal's project by id; :class:`NotFound` if any is foreign or missing."""
+    try:
+        ids = {int(i) for i in role_ids}
+    except (ValueError, TypeError) as exc:
+        raise NotFound("Role not found.") from exc
+    roles = list(Role.objects.select_related("group").filter(project=principal.project, pk__in=ids))
+    if len(roles) != len(ids):
+        raise NotFound("Role not found.")
+    return roles
+
+
+def api_keys_for_project(principal: Principal) -> QuerySet[ApiKey]:
+    """The project's API keys, active first."""
+    return ApiKey.objects.filter(project=principal.project).order_by(
+        F("revoked_at").desc(nulls_first=True), "name", "id"
+    )
+
+
+def api_key_in_project(principal: Principal, key_pk: Any) -> ApiKey:
+    try:
+        return ApiKey.objects.get(pk=int(key_pk), project=principal.project)
+    except (ApiKey.DoesNotExist, ValueError, TypeError) as exc:
+        raise NotFound("API key not found.") from exc
+
+
+def audit_events_for_project(
+    principal: Principal,
+    *,
+    actor: str = "",
+    action: str = "",
+    date_from: date | None = None,
+    date_to: date | None = None,
+) -> QuerySet[AuditEvent]:
+    """The project's audit events, newest first, filtered by actor label, action and dates."""
+    qs = AuditEvent.objects.filter(project=principal.project).order_by("-created_at", "-id")
+    if actor:
+        qs = qs.filter(actor_label=actor)
+    if action:
+        qs = qs.filter(Q(action=action) | Q(action__startswith=f"{action}."))
+    if date_from is not None:
+        qs = qs.filter(created_at__date__gte=date_from)
+    if date_to is not None:
+        qs = qs.filter(created_at__date__lte=date_to)
+    return qs
+
+
+def audit_filter_choices(principal: Principal) -> tuple[list[str], list[str]]:
+    """Distinct actors and actions in the project's audit log, for the filter menus."""
+    base = AuditEvent.objects.filter(project=principal.project).order_by()
+    actors = sorted(set(base.values_list("actor_label", flat=True).distinct()))
+    actions = sorted(set(base.values_list("action", flat=True).distinct()))
+    return actors, actions

@@ -12,12 +12,23 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, User
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
 from .errors import Conflict, InvalidInput, NotFound
-from .models import ApiKey, AuditEvent, Membership, Project, Role
+from .models import (
+    ApiKey,
+    AuditEvent,
+    Membership,
+    Project,
+    ProjectGroupObjectPermission,
+    ProjectUserObjectPermission,
+    Role,
+)
 from .permissions import API_KEY_PERMISSIONS, BUILTIN_ROLES, DIRECT_GRANTS, Perm
 from .principal import Principal
 from .selectors import hash_secret, principal_for_system
@@ -191,3 +202,233 @@ def api_key_revoke(*, actor: Principal, api_key: ApiKey) -> ApiKey:
             details={"name": api_key.name, "key_id": api_key.key_id},
         )
     return api_key
+
+
+# ---------------------------------------------------------------------------
+# Team management: members, roles, the last-admin guard
+# ---------------------------------------------------------------------------
+
+# An "admin" is a member holding manage_access (through a role or a direct grant): only an
+# admin can repair access, so a project must always keep at least one.
+ADMIN_PERMISSION = Perm.MANAGE_ACCESS
+
+
+def project_admin_ids(project: Project) -> set[int]:
+    """Ids of the active members of ``project`` who hold ``manage_access``."""
+    admin_groups = ProjectGroupObjectPermission.objects.filter(
+        content_object=project, permission__codename=ADMIN_PERMISSION.value
+    ).values("group_id")
+    direct = ProjectUserObjectPermission.objects.filter(
+        content_object=project, permission__codename=ADMIN_PERMISSION.value
+    ).values("user_id")
+    return set(
+        Membership.objects.filter(project=project, user__is_active=True)
+        .filter(Q(user__groups__in=admin_groups) | Q(user__in=direct))
+        .values_list("user_id", flat=True)
+    )
+
+
+def _guard_last_admin(project: Project, admins_before: set[int]) -> None:
+    """Refuse (and so roll back) a change that left a project that had an admin without one."""
+    if admins_before and not project_admin_ids(project):
+        raise Conflict(
+            "The project would be left without an admin: at least one member must keep "
+            "the Access management permission."
+        )
+
+
+def _member_or_404(project: Project, user: User) -> Membership:
+    membership = Membership.objects.filter(project=project, user=user).first()
+    if membership is None:
+        raise NotFound("Member not found.")
+    return membership
+
+
+def _project_roles(project: Project, roles: Iterable[Role]) -> list[Role]:
+    role_list = list(roles)
+    if any(role.project_id != project.pk for role in role_list):
+        raise NotFound("Role not found.")
+    return role_list
+
+
+def _username_from_email(email: str) -> str:
+    User = get_user_model()
+    base = "".join(ch for ch in email.split("@", 1)[0] if ch.isalnum() or ch in "._-")[:120]
+    base = base or "user"
+    candidate, n = base, 1
+    while User.objects.filter(username__iexact=candidate).exists():
+        n += 1
+        candidate = f"{base}{n}"
+    return candidate
+
+
+@transaction.atomic
+def member_create_by_email(
+    *, actor: Principal, email: str, roles: Iterable[Role] = ()
+) -> tuple[Membership, str]:
+    """Create a user for ``email`` and add them with ``roles``.
+
+    Returns the membership and a one-time password the admin hands over; it is never shown
+    again (only its hash is stored). The audit log names the new username, not the e-mail.
+    """
+    email = email.strip().lower()
+    try:
+        validate_email(email)
+    except ValidationError as exc:
+        raise InvalidInput("Enter a valid e-mail address.") from exc
+    User = get_user_model()
+    if User.objects.filter(email__iexact=email).exists():
+        raise Conflict("A user with this e-mail already exists: add them as an existing user.")
+    role_list = _project_roles(actor.project, roles)
+    password = secrets.token_urlsafe(12)
+    user = User.objects.create_user(
+        username=_username_from_email(email), email=email, password=password
+    )
+    audit_record(
+        actor=actor,
+        action="user.create",
+        target_type="user",
+        target_id=user.pk,
+        details={"username": user.get_username()},
+    )
+    membership = member_add(actor=actor, user=user, roles=role_list)
+    return membership, password
+
+
+@transaction.atomic
+def member_roles_set(*, actor: Principal, user: User, roles: Iterable[Role]) -> list[Role]:
+    """Set the member's roles in the actor's project to exactly ``roles``."""
+    project = actor.project
+    _member_or_404(project, user)
+    wanted = _project_roles(project, roles)
+    admins_before = project_admin_ids(project)
+    current = list(Role.objects.filter(project=project, group__user=user))
+    wanted_ids = {r.pk for r in wanted}
+    current_ids = {r.pk for r in current}
+    removed = [r for r in current if r.pk not in wanted_ids]
+    added = [r for r in wanted if r.pk not in current_ids]
+    if not removed and not added:
+        return wanted
+    user.groups.remove(*[r.group for r in removed])  # type: ignore[attr-defined]
+    user.groups.add(*[r.group for r in added])  # type: ignore[attr-defined]
+    _guard_last_admin(project, admins_before)
+    audit_record(
+        actor=actor,
+        action="member.roles_set",
+        target_type="user",
+        target_id=user.pk,
+        details={
+            "username": user.get_username(),
+            "roles": sorted(r.name for r in wanted),
+            "added": sorted(r.name for r in added),
+            "removed": sorted(r.name for r in removed),
+        },
+    )
+    return wanted
+
+
+@transaction.atomic
+def member_remove(*, actor: Principal, user: User) -> None:
+    """Remove ``user`` from the actor's project: membership, project roles and direct grants."""
+    project = actor.project
+    membership = _member_or_404(project, user)
+    admins_before = project_admin_ids(project)
+    groups = Group.objects.filter(role__project=project, user=user)
+    user.groups.remove(*groups)  # type: ignore[attr-defined]
+    ProjectUserObjectPermission.objects.filter(content_object=project, user=user).delete()
+    membership.delete()
+    _guard_last_admin(project, admins_before)
+    audit_record(
+        actor=actor,
+        action="member.remove",
+        target_type="user",
+        target_id=user.pk,
+        details={"username": user.get_username()},
+    )
+
+
+def _role_permissions_set(role: Role, project: Project, perms: set[Perm]) -> None:
+    current = {
+        Perm(code)
+        for code in ProjectGroupObjectPermission.objects.filter(
+            group=role.group, content_object=project
+        ).values_list("permission__codename", flat=True)
+    }
+    for perm in sorted(perms - current):
+        assign_perm(perm.value, role.group, project)
+    for perm in sorted(current - perms):
+        remove_perm(perm.value, role.group, project)
+
+
+def role_permissions(role: Role) -> frozenset[Perm]:
+    """The permissions a role holds on its project."""
+    valid = {p.value for p in Perm}
+    return frozenset(
+        Perm(code)
+        for code in ProjectGroupObjectPermission.objects.filter(
+            group=role.group, content_object_id=role.project_id
+        ).values_list("permission__codename", flat=True)
+        if code in valid
+    )
+
+
+def _custom_role_or_refuse(actor: Principal, role: Role) -> None:
+    if role.project_id != actor.project.pk:
+        raise NotFound("Role not found.")
+    if role.builtin:
+        raise InvalidInput(f"'{role.name}' is a built-in role and cannot be changed.")
+
+
+@transaction.atomic
+def role_update(*, actor: Principal, role: Role, name: str, permissions: Iterable[Perm]) -> Role:
+    """Rename a custom role and set its permissions (built-in roles are read-only)."""
+    _custom_role_or_refuse(actor, role)
+    project = actor.project
+    name = name.strip()
+    if not name:
+        raise InvalidInput("A role needs a name.")
+    if Role.objects.filter(project=project, name__iexact=name).exclude(pk=role.pk).exists():
+        raise Conflict(f"A role named '{name}' already exists.")
+    perms = {Perm(p) for p in permissions} - {Perm.TRACK}
+    admins_before = project_admin_ids(project)
+    old_name, old_perms = role.name, role_permissions(role)
+    if name != role.name:
+        role.name = name
+        role.save(update_fields=["name"])
+        # Keyed by id ("#" never appears in names role_create builds), so no rename collides.
+        role.group.name = f"project-{project.pk}#role-{role.pk}"
+        role.group.save(update_fields=["name"])
+    _role_permissions_set(role, project, perms)
+    _guard_last_admin(project, admins_before)
+    audit_record(
+        actor=actor,
+        action="role.update",
+        target_type="role",
+        target_id=role.pk,
+        details={
+            "name": name,
+            "old_name": old_name,
+            "permissions": sorted(p.value for p in perms),
+            "old_permissions": sorted(p.value for p in old_perms),
+        },
+    )
+    return role
+
+
+@transaction.atomic
+def role_delete(*, actor: Principal, role: Role) -> None:
+    """Delete a custom role; its holders lose its permissions at once."""
+    _custom_role_or_refuse(actor, role)
+    project = actor.project
+    admins_before = project_admin_ids(project)
+    role_id, name, group = role.pk, role.name, role.group
+    role.delete()
+    group.delete()
+    _guard_last_admin(project, admins_before)
+    audit_record(
+        actor=actor,
+        action="role.delete",
+        target_type="role",
+        target_id=role_id,
+        details={"name": name},
+    )

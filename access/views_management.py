@@ -1,0 +1,461 @@
+"""Access management pages (Settings): project team, roles, API keys and the audit log.
+
+Every page needs ``manage_access``. Views parse a form, call one service and render; a
+service's domain error re-renders the page with the message and the error's 4xx status,
+so nothing is half-written and the admin sees why.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views import View
+
+from . import selectors, services
+from .errors import DomainError, NotFound
+from .forms import (
+    API_PERMISSION_LABELS,
+    PERMISSION_HELP,
+    ApiKeyForm,
+    AuditFilterForm,
+    DirectGrantForm,
+    MemberAddForm,
+    MemberCreateForm,
+    MemberRolesForm,
+    RoleForm,
+)
+from .permissions import PROJECT_PERMISSIONS, Perm
+from .views_base import ProjectViewMixin
+
+AUDIT_PAGE_SIZE = 50
+
+
+def _not_found(exc: NotFound) -> HttpResponse:
+    """Another project's member, role or key answers exactly as a missing one."""
+    raise Http404(exc.message)
+
+
+class AccessPage(ProjectViewMixin, View):
+    """A Settings page: needs manage_access; ``page()`` renders it with extra context."""
+
+    permission_required: ClassVar[Perm | None] = Perm.MANAGE_ACCESS
+    template_name: ClassVar[str] = ""
+    section: ClassVar[str] = ""
+
+    def context(self) -> dict[str, Any]:
+        return {}
+
+    def page(self, request: HttpRequest, *, status: int = 200, **extra: Any) -> HttpResponse:
+        context: dict[str, Any] = {
+            "project": self.project,
+            "principal": self.principal,
+            "section": self.section,
+        }
+        context.update(self.context())
+        context.update(extra)
+        return render(request, self.template_name, context, status=status)
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        return self.page(request)
+
+    def failed(self, request: HttpRequest, exc: DomainError, **extra: Any) -> HttpResponse:
+        if isinstance(exc, NotFound):
+            return _not_found(exc)
+        return self.page(request, status=exc.status_code, error=exc.message, **extra)
+
+
+# ---------------------------------------------------------------------------
+# Project team
+# ---------------------------------------------------------------------------
+
+
+class TeamView(AccessPage):
+    """Members with their roles and the Personal data / Anonymize toggles."""
+
+    template_name = "access/team.html"
+    section = "team"
+
+    def context(self) -> dict[str, Any]:
+        roles = selectors.roles_for_project(self.principal)
+        return {
+            "members": selectors.members_for_project(self.principal),
+            "roles": [role for role, _perms, _n in roles],
+            "add_form": MemberAddForm(project=self.project),
+            "create_form": MemberCreateForm(project=self.project),
+            "admin_count": len(services.project_admin_ids(self.project)),
+        }
+
+
+class MemberAddView(TeamView):
+    """POST: add an existing user (by username) with roles."""
+
+    http_method_names = ["post"]
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        form = MemberAddForm(request.POST, project=self.project)
+        if not form.is_valid():
+            return self.page(request, status=400, add_form=form, open_panel="add")
+        user = get_user_model().objects.filter(username=form.cleaned_data["username"]).first()
+        if user is None:
+            form.add_error("username", "No user with this username. Create them by e-mail.")
+            return self.page(request, status=400, add_form=form, open_panel="add")
+        if user.memberships.filter(project=self.project).exists():
+            form.add_error("username", "Already a member: edit their roles in the table.")
+            return self.page(request, status=409, add_form=form, open_panel="add")
+        try:
+            services.member_add(actor=self.principal, user=user, roles=form.cleaned_data["roles"])
+        except DomainError as exc:
+            return self.failed(request, exc, add_form=form, open_panel="add")
+        messages.success(request, f"{user.get_username()} was added to the project.")
+        return redirect("access:team", token=self.project.token)
+
+
+class MemberCreateView(TeamView):
+    """POST: create a user by e-mail; their one-time password is shown once, on this response."""
+
+    http_method_names = ["post"]
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        form = MemberCreateForm(request.POST, project=self.project)
+        if not form.is_valid():
+            return self.page(request, status=400, create_form=form, open_panel="create")
+        try:
+            membership, password = services.member_create_by_email(
+                actor=self.principal,
+                email=form.cleaned_data["email"],
+                roles=form.cleaned_data["roles"],
+            )
+        except DomainError as exc:
+            return self.failed(request, exc, create_form=form, open_panel="create")
+        # Rendered, not redirected: the password must not sit in a session or a URL.
+        return self.page(request, new_user=membership.user, new_password=password)
+
+
+class MemberRolesView(TeamView):
+    """POST: set the exact roles of one member."""
+
+    http_method_names = ["post"]
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            user = selectors.member_user(self.principal, kwargs["user_id"])
+        except NotFound as exc:
+            return _not_found(exc)
+        form = MemberRolesForm(request.POST, project=self.project)
+        if not form.is_valid():
+            return self.page(request, status=400, error="Choose roles of this project.")
+        try:
+            services.member_roles_set(
+                actor=self.principal, user=user, roles=form.cleaned_data["roles"]
+            )
+        except DomainError as exc:
+            return self.failed(request, exc)
+        messages.success(request, f"Roles of {user.get_username()} were saved.")
+        return redirect("access:team", token=self.project.token)
+
+
+class MemberGrantView(TeamView):
+    """POST: switch a direct grant (Personal data, Anonymize customers) on or off."""
+
+    http_method_names = ["post"]
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            user = selectors.member_user(self.principal, kwargs["user_id"])
+        except NotFound as exc:
+            return _not_found(exc)
+        form = DirectGrantForm(request.POST)
+        if not form.is_valid():
+            return self.page(request, status=400, error="Unknown permission.")
+        perm = Perm(form.cleaned_data["perm"])
+        granted: bool = form.cleaned_data["granted"]
+        try:
+            services.member_set_direct_grant(
+                actor=self.principal, user=user, perm=perm, granted=granted
+            )
+        except DomainError as exc:
+            return self.failed(request, exc)
+        label = dict(PROJECT_PERMISSIONS)[perm]
+        state = "on" if granted else "off"
+        messages.success(request, f"{label} is now {state} for {user.get_username()}.")
+        return redirect("access:team", token=self.project.token)
+
+
+class MemberRemoveView(TeamView):
+    """POST: remove a member from the project."""
+
+    http_method_names = ["post"]
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            user = selectors.member_user(self.principal, kwargs["user_id"])
+        except NotFound as exc:
+            return _not_found(exc)
+        try:
+            services.member_remove(actor=self.principal, user=user)
+        except DomainError as exc:
+            return self.failed(request, exc)
+        messages.success(request, f"{user.get_username()} was removed from the project.")
+        return redirect("access:team", token=self.project.token)
+
+
+# ---------------------------------------------------------------------------
+# Roles
+# ---------------------------------------------------------------------------
+
+
+class RolesView(AccessPage):
+    """Built-in roles (read-only) and custom roles with their permissions."""
+
+    template_name = "access/roles.html"
+    section = "roles"
+
+    def context(self) -> dict[str, Any]:
+        rows = selectors.roles_for_project(self.principal)
+        return {
+            "role_rows": [
+                {"role": role, "perms": perms, "holders": holders} for role, perms, holders in rows
+            ],
+            "permissions": [
+                {"code": str(code), "label": label, "help": PERMISSION_HELP.get(code, "")}
+                for code, label in PROJECT_PERMISSIONS
+            ],
+            "form": RoleForm(),
+        }
+
+
+class RoleCreateView(RolesView):
+    http_method_names = ["post"]
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        form = RoleForm(request.POST)
+        if not form.is_valid():
+            return self.page(request, status=400, form=form, open_panel="create")
+        try:
+            role = services.role_create(
+                actor=self.principal,
+                name=form.cleaned_data["name"],
+                permissions=[Perm(p) for p in form.cleaned_data["permissions"]],
+            )
+        except DomainError as exc:
+            return self.failed(request, exc, form=form, open_panel="create")
+        messages.success(request, f"Role '{role.name}' was created.")
+        return redirect("access:roles", token=self.project.token)
+
+
+class RoleEditView(AccessPage):
+    """GET: a role's form (read-only for built-in roles); POST: save a custom role."""
+
+    template_name = "access/role_form.html"
+    section = "roles"
+
+    def _role_context(self, role: Any, form: RoleForm | None = None) -> dict[str, Any]:
+        perms = services.role_permissions(role)
+        if form is None:
+            form = RoleForm(initial={"name": role.name, "permissions": [str(p) for p in perms]})
+        checked = set(form["permissions"].value() or [])
+        return {
+            "role": role,
+            "form": form,
+            "permissions": [
+                {
+                    "code": str(code),
+                    "label": label,
+                    "help": PERMISSION_HELP.get(code, ""),
+                    "checked": str(code) in checked,
+                }
+                for code, label in PROJECT_PERMISSIONS
+            ],
+        }
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            role = selectors.role_in_project(self.principal, kwargs["role_id"])
+        except NotFound as exc:
+            return _not_found(exc)
+        return self.page(request, **self._role_context(role))
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            role = selectors.role_in_project(self.principal, kwargs["role_id"])
+        except NotFound as exc:
+            return _not_found(exc)
+        form = RoleForm(request.POST)
+        if not form.is_valid():
+            return self.page(request, status=400, **self._role_context(role, form))
+        try:
+            services.role_update(
+                actor=self.principal,
+                role=role,
+                name=form.cleaned_data["name"],
+                permissions=[Perm(p) for p in form.cleaned_data["permissions"]],
+            )
+        except DomainError as exc:
+            role.refresh_from_db()
+            return self.failed(request, exc, **self._role_context(role, form))
+        messages.success(request, f"Role '{role.name}' was saved.")
+        return redirect("access:roles", token=self.project.token)
+
+
+class RoleDeleteView(RolesView):
+    http_method_names = ["post"]
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            role = selectors.role_in_project(self.principal, kwargs["role_id"])
+        except NotFound as exc:
+            return _not_found(exc)
+        name = role.name
+        try:
+            services.role_delete(actor=self.principal, role=role)
+        except DomainError as exc:
+            return self.failed(request, exc)
+        messages.success(request, f"Role '{name}' was deleted.")
+        return redirect("access:roles", token=self.project.token)
+
+
+# ---------------------------------------------------------------------------
+# API keys
+# ---------------------------------------------------------------------------
+
+
+class ApiKeysView(AccessPage):
+    """The project's API keys ("API groups"): create, revoke, last used."""
+
+    template_name = "access/api_keys.html"
+    section = "api"
+
+    def context(self) -> dict[str, Any]:
+        keys = list(selectors.api_keys_for_project(self.principal))
+        return {
+            "keys": [
+                {
+                    "key": key,
+                    "permissions": [API_PERMISSION_LABELS[p] for p in key.permission_names],
+                }
+                for key in keys
+            ],
+            "form": ApiKeyForm(initial={"permissions": ["track"]}),
+            "project_token": str(self.project.token),
+        }
+
+
+class ApiKeyCreateView(ApiKeysView):
+    """POST: create a key; its secret is in this response only, never stored or shown again."""
+
+    http_method_names = ["post"]
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        form = ApiKeyForm(request.POST)
+        if not form.is_valid():
+            return self.page(request, status=400, form=form, open_panel="create")
+        try:
+            key, secret = services.api_key_create(
+                actor=self.principal,
+                name=form.cleaned_data["name"],
+                permissions=form.cleaned_data["permissions"],
+            )
+        except DomainError as exc:
+            return self.failed(request, exc, form=form, open_panel="create")
+        return self.page(request, new_key=key, new_secret=secret)
+
+
+class ApiKeyRevokeView(ApiKeysView):
+    http_method_names = ["post"]
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            key = selectors.api_key_in_project(self.principal, kwargs["api_key_id"])
+        except NotFound as exc:
+            return _not_found(exc)
+        try:
+            services.api_key_revoke(actor=self.principal, api_key=key)
+        except DomainError as exc:
+            return self.failed(request, exc)
+        messages.success(request, f"API key '{key.name}' was revoked.")
+        return redirect("access:api_keys", token=self.project.token)
+
+
+# ---------------------------------------------------------------------------
+# Audit log
+# ---------------------------------------------------------------------------
+
+
+class AuditFiltered(AccessPage):
+    """Parses the audit filters from the query string (shared by the page and the CSV)."""
+
+    def filtered(self, request: HttpRequest) -> tuple[AuditFilterForm, Any]:
+        actors, actions = selectors.audit_filter_choices(self.principal)
+        form = AuditFilterForm(request.GET or None, actors=actors, actions=actions)
+        filters: dict[str, Any] = {}
+        if form.is_bound and form.is_valid():
+            filters = {k: v for k, v in form.cleaned_data.items() if v}
+        return form, selectors.audit_events_for_project(self.principal, **filters)
+
+
+class AuditLogView(AuditFiltered):
+    """Newest first, filtered by actor, action and date range, paginated."""
+
+    template_name = "access/audit.html"
+    section = "audit"
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        form, events = self.filtered(request)
+        if form.is_bound and not form.is_valid():
+            return self.page(request, status=400, form=form, page_obj=None)
+        page_obj = Paginator(events, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
+        query = request.GET.copy()
+        query.pop("page", None)
+        return self.page(request, form=form, page_obj=page_obj, query=query.urlencode())
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def _csv_cell(value: Any) -> str:
+    """Neutralise spreadsheet formulas (a username may start with '=')."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+class AuditCsvView(AuditFiltered):
+    """The filtered audit log as CSV, streamed row by row."""
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        form, events = self.filtered(request)
+        if form.is_bound and not form.is_valid():
+            return HttpResponse("Invalid filter.", status=400, content_type="text/plain")
+        writer = csv.writer(_Echo())
+
+        def rows() -> Iterator[str]:
+            yield writer.writerow(
+                ["time", "actor", "action", "target_type", "target_id", "ip", "details"]
+            )
+            for event in events.iterator(chunk_size=1000):
+                yield writer.writerow(
+                    [
+                        _csv_cell(event.created_at.isoformat()),
+                        _csv_cell(event.actor_label),
+                        _csv_cell(event.action),
+                        _csv_cell(event.target_type),
+                        _csv_cell(event.target_id),
+                        _csv_cell(event.ip),
+                        _csv_cell(json.dumps(event.details, sort_keys=True)),
+                    ]
+                )
+
+        stamp = timezone.now().strftime("%Y%m%d-%H%M")
+        response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.csv"'
+        return response  # type: ignore[return-value]
