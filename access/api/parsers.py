@@ -20,9 +20,7 @@ def _reject_constant(name: str) -> Any:
 class LimitedJSONParser(JSONParser):
     """Strict JSON, refusing a message of ``EXPONEA_LIMITS["MESSAGE_BYTES"]`` or more."""
 
-    def parse(
-        self, stream: Any, media_type: str | None = None, parser_context: Any = None
-    ) -> Any:
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
         max_bytes = int(settings.EXPONEA_LIMITS["MESSAGE_BYTES"])
         too_large = TooLarge(f"The message must be smaller than {max_bytes // 1024} KB.")
         request = (parser_context or {}).get("request")

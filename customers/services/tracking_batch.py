@@ -1,0 +1,356 @@
+"""Exponea's ``/batch`` in few queries: one identify pass for all commands, bulk writes.
+
+A batch of 50 commands costs a constant number of queries in the common case (every
+command names customers that either all exist as one customer or do not exist at all):
+one to match every ID of the batch, one to lock the customers whose properties change,
+one insert each for new customers, their IDs and the events, one bulk update of properties.
+Anything rarer (a merge, a soft ID moving, a hard-ID conflict) takes the exact per-command
+path of :func:`customers.services.tracking.customer_identify` for that command only.
+
+Each command is validated on its own and answers with its own result, so one bad command
+does not fail the others; the valid ones are written in one transaction.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from access.errors import DomainError, InvalidInput, TooLarge
+from access.permissions import Perm
+from access.principal import Principal
+from datamanager.models import EventType
+from datamanager.services import catalog_register_seen
+
+from ..models import Customer, CustomerId, Event
+from ..selectors import id_names
+from ..validation import (
+    clean_ids,
+    clean_name,
+    clean_properties,
+    clean_timestamp,
+    limit,
+    to_datetime,
+)
+from .tracking import _apply_properties, _identify
+
+COMMAND_CUSTOMERS = "customers"
+COMMAND_EVENTS = "customers/events"
+COMMAND_TIME = "system/time"
+COMMANDS = (COMMAND_CUSTOMERS, COMMAND_EVENTS, COMMAND_TIME)
+
+Key = tuple[str, str]
+
+
+@dataclass
+class _Command:
+    """One valid tracking command, cleaned; ``index`` is its position in the request."""
+
+    index: int
+    name: str
+    ids: dict[str, str]
+    properties: dict[str, Any]
+    timestamp: float | None = None
+    event_type: str = ""
+
+
+# ---------------------------------------------------------------------------------------------
+# Catalog discovery, remembered per process: a name registered (and committed) once does not
+# need the catalog queries again. Only committed registrations are remembered (on_commit), and
+# the memory is dropped for a project whenever a write fails, so a rolled-back or deleted
+# catalog row is never trusted.
+
+
+@dataclass
+class _KnownNames:
+    customer: set[str] = field(default_factory=set)
+    event_types: dict[str, EventType] = field(default_factory=dict)
+    event_attributes: set[tuple[str, str]] = field(default_factory=set)
+
+
+_known_lock = threading.Lock()
+_known: dict[uuid.UUID, _KnownNames] = {}
+_KNOWN_MAX_PROJECTS = 1000
+
+
+def _known_for(token: uuid.UUID) -> _KnownNames:
+    with _known_lock:
+        known = _known.get(token)
+        if known is None:
+            if len(_known) >= _KNOWN_MAX_PROJECTS:
+                _known.clear()
+            known = _known[token] = _KnownNames()
+        return known
+
+
+def catalog_memory_forget(token: uuid.UUID) -> None:
+    """Forget what this process remembers of a project's catalog (after a failed write)."""
+    with _known_lock:
+        _known.pop(token, None)
+
+
+def _register_names(*, actor: Principal, commands: Iterable[_Command]) -> dict[str, EventType]:
+    """Register names not yet known to this process; return the event types by name."""
+    project = actor.project
+    known = _known_for(project.token)
+    customer_samples: dict[str, Any] = {}
+    id_seen: set[str] = set()
+    event_samples: dict[str, dict[str, Any]] = {}
+    used_types: set[str] = set()
+    for cmd in commands:
+        id_seen.update(n for n in cmd.ids if n not in known.customer)
+        if cmd.name == COMMAND_CUSTOMERS:
+            for name, value in cmd.properties.items():
+                if name not in known.customer:
+                    customer_samples.setdefault(name, value)
+        else:
+            used_types.add(cmd.event_type)
+            unknown = cmd.event_type not in known.event_types
+            props = event_samples.setdefault(cmd.event_type, {}) if unknown else None
+            for name, value in cmd.properties.items():
+                if (cmd.event_type, name) not in known.event_attributes:
+                    if props is None:
+                        props = event_samples.setdefault(cmd.event_type, {})
+                    props.setdefault(name, value)
+    types = {name: known.event_types[name] for name in used_types if name in known.event_types}
+    if not (customer_samples or id_seen or event_samples):
+        return types
+    registered = catalog_register_seen(
+        project=project,
+        id_names=id_seen,
+        customer_properties=customer_samples,
+        events=event_samples,
+    )
+    types.update(registered)
+
+    def remember() -> None:
+        known.customer.update(customer_samples)
+        known.customer.update(id_seen)
+        known.event_types.update(registered)
+        known.event_attributes.update(
+            (type_name, attr) for type_name, props in event_samples.items() for attr in props
+        )
+
+    transaction.on_commit(remember)
+    return types
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation
+
+
+def _clean_command(index: int, raw: Any, hard: Mapping[str, bool]) -> _Command | dict[str, Any]:
+    """A cleaned command, or the result to answer for it right away."""
+    if not isinstance(raw, dict):
+        raise InvalidInput("A command must be an object with 'name' and 'data'.")
+    name = raw.get("name")
+    if name == COMMAND_TIME:
+        return {"success": True, "time": time.time()}
+    if name not in (COMMAND_CUSTOMERS, COMMAND_EVENTS):
+        raise InvalidInput(f"Unknown command; use one of: {', '.join(COMMANDS)}.")
+    data = raw.get("data")
+    if not isinstance(data, dict):
+        raise InvalidInput("data must be an object.")
+    ids = clean_ids(data.get("customer_ids"), known=hard)
+    if name == COMMAND_CUSTOMERS:
+        props = clean_properties(data.get("properties"))
+        clash = sorted(set(props) & set(hard))
+        if clash:
+            raise InvalidInput(f"'{clash[0]}' is a customer ID name; send it in customer_ids.")
+        ts = clean_timestamp(data.get("update_timestamp"), what="update_timestamp")
+        return _Command(index=index, name=name, ids=ids, properties=props, timestamp=ts)
+    event_type = clean_name(data.get("event_type"), what="event_type")
+    props = clean_properties(data.get("properties"))
+    ts = clean_timestamp(data.get("timestamp"))
+    return _Command(
+        index=index, name=name, ids=ids, properties=props, timestamp=ts, event_type=event_type
+    )
+
+
+def clean_batch_commands(commands: Any) -> list[Any]:
+    """The list of commands, within the configured count (the whole request fails otherwise)."""
+    if not isinstance(commands, list):
+        raise InvalidInput("commands must be a list.")
+    if len(commands) > limit("BATCH_COMMANDS"):
+        raise TooLarge(f"A batch holds at most {limit('BATCH_COMMANDS')} commands.")
+    return commands
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+
+
+def _match(project_id: int, keys: Iterable[Key]) -> dict[Key, int]:
+    """Map each existing ``(name, value)`` to its customer id: one query for the whole batch."""
+    by_name: dict[str, list[str]] = {}
+    for name, value in keys:
+        by_name.setdefault(name, []).append(value)
+    if not by_name:
+        return {}
+    from django.db.models import Q
+
+    condition = Q()
+    for name, values in by_name.items():
+        condition |= Q(name=name, value__in=values)
+    rows = CustomerId.objects.filter(condition, project_id=project_id).values_list(
+        "name", "value", "customer_id"
+    )
+    return {(name, value): customer_id for name, value, customer_id in rows}
+
+
+class _Segment:
+    """Commands resolved to customers, written together when flushed."""
+
+    def __init__(self, actor: Principal, types: Mapping[str, EventType]) -> None:
+        self.actor = actor
+        self.types = types
+        # Customer refs: an int >= 0 is an existing customer's pk, a negative int a new one.
+        self.new_customers: list[Customer] = []
+        self.new_ids: list[tuple[int, str, str]] = []
+        self.steps: list[tuple[int, _Command]] = []
+
+    def new_customer(self, ids: Mapping[str, str]) -> int:
+        self.new_customers.append(Customer(project=self.actor.project))
+        ref = -len(self.new_customers)
+        self.new_ids.extend((ref, name, value) for name, value in ids.items())
+        return ref
+
+    def add(self, ref: int, cmd: _Command) -> None:
+        self.steps.append((ref, cmd))
+
+    def flush(self) -> None:
+        if not self.steps and not self.new_customers:
+            return
+        project = self.actor.project
+        now_ts = time.time()
+        new_by_ref = {-(i + 1): c for i, c in enumerate(self.new_customers)}
+        existing_with_props = sorted(
+            {ref for ref, cmd in self.steps if ref >= 0 and cmd.name == COMMAND_CUSTOMERS}
+        )
+        locked: dict[int, Customer] = {}
+        if existing_with_props:
+            locked = {
+                c.pk: c
+                for c in Customer.objects.select_for_update()
+                .filter(pk__in=existing_with_props)
+                .only("id", "properties", "property_timestamps")
+            }
+        changed: set[int] = set()
+        # Properties first, in command order, on the in-memory rows; new customers are
+        # inserted with their properties, so they cost no update.
+        for ref, cmd in self.steps:
+            if cmd.name != COMMAND_CUSTOMERS or not cmd.properties:
+                continue
+            customer = new_by_ref[ref] if ref < 0 else locked[ref]
+            ts = cmd.timestamp if cmd.timestamp is not None else now_ts
+            if _apply_properties(customer, cmd.properties, ts) and ref >= 0:
+                changed.add(ref)
+        if self.new_customers:
+            Customer.objects.bulk_create(self.new_customers)
+        pk_of = {ref: c.pk for ref, c in new_by_ref.items()}
+        if self.new_ids:
+            CustomerId.objects.bulk_create(
+                [
+                    CustomerId(project=project, customer_id=pk_of[ref], name=name, value=value)
+                    for ref, name, value in self.new_ids
+                ]
+            )
+        if changed:
+            now = timezone.now()
+            rows = [locked[pk] for pk in sorted(changed)]
+            for row in rows:
+                row.updated_at = now
+            Customer.objects.bulk_update(rows, ["properties", "property_timestamps", "updated_at"])
+        events = [
+            Event(
+                project=project,
+                customer_id=pk_of[ref] if ref < 0 else ref,
+                event_type=self.types[cmd.event_type],
+                timestamp=to_datetime(cmd.timestamp if cmd.timestamp is not None else now_ts),
+                properties=cmd.properties,
+            )
+            for ref, cmd in self.steps
+            if cmd.name == COMMAND_EVENTS
+        ]
+        if events:
+            Event.objects.bulk_create(events)
+        self.new_customers, self.new_ids, self.steps = [], [], []
+
+
+def _write(actor: Principal, commands: list[_Command], hard: Mapping[str, bool]) -> None:
+    project = actor.project
+    types = _register_names(actor=actor, commands=commands)
+    all_keys = {key for cmd in commands for key in cmd.ids.items()}
+    owners: dict[Key, int] = _match(project.pk, all_keys)
+    segment = _Segment(actor, types)
+    for cmd in commands:
+        keys = list(cmd.ids.items())
+        found = {owners.get(key) for key in keys}
+        if None not in found and len(found) == 1:
+            ref = found.pop()
+            assert ref is not None
+            segment.add(ref, cmd)
+        elif found == {None}:
+            ref = segment.new_customer(cmd.ids)
+            owners.update(dict.fromkeys(keys, ref))
+            segment.add(ref, cmd)
+        else:
+            # A merge, a moving soft ID or a hard-ID conflict: write what came before, then
+            # take the exact per-command path, then look the remaining IDs up again.
+            segment.flush()
+            tracked = _identify(actor=actor, ids=cmd.ids, hard=hard)
+            segment.add(tracked.customer.pk, cmd)
+            segment.flush()
+            owners = _match(project.pk, all_keys)
+    segment.flush()
+
+
+def tracking_batch(*, actor: Principal, commands: Any) -> list[dict[str, Any]]:
+    """Exponea's batch: validate each command alone, write the valid ones together.
+
+    Returns one result per command, in order: ``{"success": true}``, ``{"success": true,
+    "time": ...}`` for ``system/time``, or ``{"success": false, "errors": [...]}``. A wrong
+    ``commands`` value or too many commands fail the whole request (InvalidInput/TooLarge).
+    """
+    actor.require(Perm.TRACK)
+    commands = clean_batch_commands(commands)
+    hard = id_names(actor.project)
+    results: list[dict[str, Any]] = []
+    valid: list[_Command] = []
+    for index, raw in enumerate(commands):
+        try:
+            cleaned = _clean_command(index, raw, hard)
+        except DomainError as exc:
+            results.append({"success": False, "errors": exc.errors})
+            continue
+        if isinstance(cleaned, _Command):
+            valid.append(cleaned)
+            results.append({"success": True})
+        else:
+            results.append(cleaned)
+        if isinstance(raw, dict) and isinstance(raw.get("command_id"), str | int):
+            results[-1]["command_id"] = raw["command_id"]
+    if valid:
+        _write_with_retry(actor, valid, hard)
+    return results
+
+
+def _write_with_retry(actor: Principal, commands: list[_Command], hard: Mapping[str, bool]) -> None:
+    for attempt in range(3):
+        try:
+            with transaction.atomic():
+                _write(actor, commands, hard)
+            return
+        except IntegrityError:
+            # Another request created one of these IDs first (or a remembered catalog row is
+            # gone): forget the catalog memory and resolve again.
+            catalog_memory_forget(actor.project.token)
+            if attempt == 2:
+                raise
