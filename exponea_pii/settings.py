@@ -1,6 +1,7 @@
 """Settings, read from the environment.
 
 DATABASE_URL  default: SQLite file ``db.sqlite3`` in the project folder (the embedded default)
+DATABASE_REPLICA_URL optional: a read replica for the customer filter (exponea_pii/db_router.py)
 REDIS_URL     optional: cache and Celery broker; without it a local-memory cache and eager Celery
 SECRET_KEY    required unless DEBUG is on
 DEBUG         "1"/"true" turns on development mode
@@ -103,6 +104,18 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
     }
+# Optional read replica (PostgreSQL streaming replica) for the customer filter's reads;
+# see exponea_pii/db_router.py and docs/scaling.md. Unset: no alias, nothing changes.
+DATABASE_REPLICA_URL = os.environ.get("DATABASE_REPLICA_URL", "")
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = dj_database_url.parse(
+        DATABASE_REPLICA_URL,
+        conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60")),
+        conn_health_checks=True,
+    )
+    # Tests have no second server: the alias mirrors the test database.
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["exponea_pii.db_router.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
