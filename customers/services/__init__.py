@@ -5,6 +5,7 @@
 - :mod:`.export`: audited exports of customer data
 """
 
+from .anonymization import anonymization_job_create, customer_anonymize
 from .tracking import (
     TrackedCustomer,
     customer_identify,
@@ -15,6 +16,8 @@ from .tracking import (
 
 __all__ = [
     "TrackedCustomer",
+    "anonymization_job_create",
+    "customer_anonymize",
     "customer_identify",
     "customer_update",
     "event_track",

@@ -1,0 +1,590 @@
+"""Anonymization: one service for every path (profile, API, bulk API, command line) and its jobs.
+
+What anonymizing a customer means (as Exponea, made exact), for each customer, in one
+transaction: every PII property is removed; **all** external IDs are removed and one fresh
+random ``cookie`` is assigned; the PII attributes of each event type are removed from the
+customer's events; ``anonymized_at`` is set; one ``anonymization`` system event (with its
+``source``) and one audit event (internal ids only) are written. Non-PII properties and the
+events themselves stay. An already anonymized customer is skipped: nothing changes and no
+second event is tracked.
+
+The work is set-based: a chunk of customers costs a constant number of statements (one
+per table), never a statement per customer or per event. The only vendor-specific SQL is
+:class:`JsonWithoutKeys` (PostgreSQL ``jsonb - text[]``, SQLite ``json_remove``).
+
+Bulk work runs as an :class:`~customers.models.AnonymizationJob`: the request's IDs are
+resolved to internal customer ids when the job is created (the job never stores an
+external ID value), then :func:`anonymization_job_step` anonymizes one chunk and commits the
+job's progress in the same transaction, so a worker killed at any moment leaves no
+half-anonymized customer and the next run continues with the first pending item.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import OperationalError, connection, transaction
+from django.db.models import Case, Count, F, Func, JSONField, Q, QuerySet, When
+from django.utils import timezone
+
+from access.errors import DomainError, InvalidInput, NotFound
+from access.models import AuditEvent
+from access.permissions import Perm
+from access.principal import Principal
+from access.selectors import principal_for_api_key, principal_for_system, principal_for_user
+from access.services import audit_record
+from datamanager.catalog import PiiCatalog, catalog_load
+from datamanager.models import EventType
+from datamanager.services import catalog_register_seen
+
+from ..models import AnonymizationJob, AnonymizationJobItem, Customer, CustomerId, Event
+from ..selectors import id_names
+from ..validation import clean_ids, limit
+
+logger = logging.getLogger(__name__)
+
+SYSTEM_EVENT_TYPE = "anonymization"
+NEW_COOKIE_NAME = "cookie"
+SOURCES = frozenset(AnonymizationJob.Source.values)
+DEFAULT_CHUNK_SIZE = 1000
+
+
+def chunk_size() -> int:
+    """Customers per chunk (one transaction each); small enough to stay well under a minute."""
+    return int(getattr(settings, "ANONYMIZATION_CHUNK_SIZE", DEFAULT_CHUNK_SIZE))
+
+
+# Vendor-specific SQL: the only place ----------------------------------------------------------
+
+
+class JsonWithoutKeys(Func):
+    """``expression`` (a JSON object column) without the given top-level keys.
+
+    PostgreSQL: ``jsonb - text[]``. SQLite: ``json_remove(col, '$."k"', ...)``; a key that
+    holds a double quote cannot be written as a SQLite JSON path, so then the object is
+    rebuilt from ``json_each`` without those keys (same result, slower, SQLite only).
+    """
+
+    output_field = JSONField()
+
+    def __init__(self, expression: Any, keys: Iterable[str]) -> None:
+        self.keys = sorted(set(keys))
+        super().__init__(expression)
+
+    def _column(self, compiler: Any) -> tuple[str, list[Any]]:
+        sql, params = compiler.compile(self.source_expressions[0])
+        return sql, list(params)
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list[Any]]:
+        sql, params = self._column(compiler)
+        if not self.keys:
+            return sql, params
+        return f"({sql} - %s::text[])", [*params, self.keys]
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list[Any]]:
+        sql, params = self._column(compiler)
+        if not self.keys:
+            return sql, params
+        if any('"' in key for key in self.keys):
+            marks = ", ".join(["%s"] * len(self.keys))
+            # Only placeholders and the compiled column are interpolated; keys are params.
+            rebuilt = (
+                "(SELECT json_group_object(key, CASE type WHEN 'true' THEN json('true') "  # noqa: S608
+                "WHEN 'false' THEN json('false') WHEN 'null' THEN json('null') ELSE value END) "
+                f"FROM json_each({sql}) WHERE key NOT IN ({marks}))"
+            )
+            return rebuilt, [*params, *self.keys]
+        marks = ", ".join(["%s"] * len(self.keys))
+        return f"json_remove({sql}, {marks})", [*params, *(f'$."{k}"' for k in self.keys)]
+
+    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> Any:  # pragma: no cover
+        raise NotImplementedError(f"JsonWithoutKeys is not implemented for {connection.vendor}.")
+
+
+def _events_with_any_key(names: Sequence[str]) -> Q:
+    """Only rewrite events that hold a PII key (PostgreSQL ``?|``, served by the row itself).
+
+    SQLite gets no guard: its JSON path syntax cannot name every key, and rewriting an
+    event without the keys is harmless there.
+    """
+    if connection.vendor == "postgresql":
+        return Q(properties__has_any_keys=list(names))
+    return Q()
+
+
+# The service ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What to remove in one project, read fresh from the catalog (never a stale cache)."""
+
+    catalog: PiiCatalog
+    event_keys: Mapping[int, tuple[str, ...]]  # event type id -> PII attribute names
+    system_event_type_id: int
+
+
+def _plan_for(actor: Principal, source: str) -> _Plan:
+    project = actor.project
+    catalog = catalog_load(project.pk)
+    # Registers the system event type if an old project lacks it; constant queries.
+    types = catalog_register_seen(project=project, events={SYSTEM_EVENT_TYPE: {"source": source}})
+    names_by_type = {name: keys for name, keys in catalog.event_attributes.items() if keys}
+    type_ids = dict(
+        EventType.objects.filter(project=project, name__in=list(names_by_type)).values_list(
+            "name", "pk"
+        )
+    )
+    event_keys = {
+        type_ids[name]: tuple(sorted(keys))
+        for name, keys in names_by_type.items()
+        if name in type_ids
+    }
+    return _Plan(
+        catalog=catalog,
+        event_keys=event_keys,
+        system_event_type_id=types[SYSTEM_EVENT_TYPE].pk,
+    )
+
+
+def _clean_source(source: str) -> str:
+    if source not in SOURCES:
+        raise InvalidInput(f"Unknown anonymization source '{source}'.")
+    return source
+
+
+def _anonymize_chunk(
+    *,
+    actor: Principal,
+    plan: _Plan,
+    customer_pks: Sequence[int],
+    source: str,
+    job: AnonymizationJob | None,
+) -> list[int]:
+    """Anonymize one chunk inside the caller's transaction; returns the ids anonymized now."""
+    project = actor.project
+    # Lock the customers (skipping the already anonymized) so a concurrent run of the same
+    # chunk waits here and then finds nothing left to do: exactly one event per customer.
+    pks = list(
+        Customer.objects.select_for_update()
+        .filter(project=project, pk__in=list(customer_pks), anonymized_at__isnull=True)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    if not pks:
+        return []
+    now = timezone.now()
+    pii_properties = plan.catalog.customer_properties
+
+    Customer.objects.filter(pk__in=pks).update(
+        properties=JsonWithoutKeys("properties", pii_properties),
+        property_timestamps=JsonWithoutKeys("property_timestamps", pii_properties),
+        anonymized_at=now,
+        updated_at=now,
+    )
+
+    CustomerId.objects.filter(customer_id__in=pks).delete()
+    CustomerId.objects.bulk_create(
+        [
+            CustomerId(
+                project=project, customer_id=pk, name=NEW_COOKIE_NAME, value=secrets.token_hex(16)
+            )
+            for pk in pks
+        ]
+    )
+
+    if plan.event_keys:
+        all_keys = sorted({k for keys in plan.event_keys.values() for k in keys})
+        Event.objects.filter(
+            _events_with_any_key(all_keys),
+            customer_id__in=pks,
+            event_type_id__in=list(plan.event_keys),
+        ).update(
+            properties=Case(
+                *[
+                    When(event_type_id=type_id, then=JsonWithoutKeys("properties", keys))
+                    for type_id, keys in plan.event_keys.items()
+                ],
+                default=F("properties"),
+                output_field=JSONField(),
+            )
+        )
+
+    Event.objects.bulk_create(
+        [
+            Event(
+                project=project,
+                customer_id=pk,
+                event_type_id=plan.system_event_type_id,
+                timestamp=now,
+                properties={"source": source},
+            )
+            for pk in pks
+        ]
+    )
+
+    details: dict[str, Any] = {"source": source}
+    if job is not None:
+        details["job"] = job.pk
+    # One audit event per customer, written as audit_record would, in one INSERT.
+    AuditEvent.objects.bulk_create(
+        [
+            AuditEvent(
+                project=project,
+                actor_user=actor.user,
+                actor_api_key=actor.api_key,
+                actor_label=actor.label[:200],
+                action="customer.anonymize",
+                target_type="customer",
+                target_id=str(pk),
+                details=details,
+                ip=actor.ip,
+            )
+            for pk in pks
+        ]
+    )
+    return pks
+
+
+def _customer_pks(customers: Iterable[Customer | int]) -> list[int]:
+    seen: dict[int, None] = {}
+    for item in customers:
+        pk = item.pk if isinstance(item, Customer) else int(item)
+        seen[pk] = None
+    return list(seen)
+
+
+@transaction.atomic
+def customer_anonymize(
+    *,
+    actor: Principal,
+    customers: Iterable[Customer | int],
+    source: str,
+    job: AnonymizationJob | None = None,
+) -> list[int]:
+    """Anonymize ``customers`` of the actor's project; returns the ids anonymized now.
+
+    Customers of another project and already anonymized ones are skipped (nothing changes,
+    nothing is tracked). Atomic: all of them or none. Large sets belong in a job
+    (:func:`anonymization_job_create`), which calls this once per chunk.
+    """
+    actor.require(Perm.ANONYMIZE_CUSTOMERS)
+    source = _clean_source(source)
+    pks = _customer_pks(customers)
+    if not pks:
+        return []
+    plan = _plan_for(actor, source)
+    done: list[int] = []
+    size = chunk_size()
+    for start in range(0, len(pks), size):
+        done += _anonymize_chunk(
+            actor=actor, plan=plan, customer_pks=pks[start : start + size], source=source, job=job
+        )
+    return done
+
+
+# What the confirmation shows ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AnonymizationPreview:
+    """What anonymizing one customer will remove: names and counts, never a value."""
+
+    customer: Customer
+    properties: tuple[str, ...]  # PII property names the customer has
+    id_names: tuple[tuple[str, int], ...]  # (ID name, how many values)
+    events: tuple[tuple[str, str, int], ...]  # (event type, attribute, events holding it)
+
+    @property
+    def id_count(self) -> int:
+        return sum(n for _, n in self.id_names)
+
+    @property
+    def already_anonymized(self) -> bool:
+        return self.customer.anonymized_at is not None
+
+
+def anonymization_preview(*, actor: Principal, customer: Customer) -> AnonymizationPreview:
+    """Names of what :func:`customer_anonymize` would remove from ``customer`` (two queries)."""
+    actor.require(Perm.ANONYMIZE_CUSTOMERS)
+    if customer.project_id != actor.project.pk:
+        raise NotFound("Customer not found.")
+    catalog = catalog_load(actor.project.pk)
+    properties = tuple(sorted(set(customer.properties) & catalog.customer_properties))
+    id_rows = (
+        CustomerId.objects.filter(customer=customer)
+        .values("name")
+        .annotate(n=Count("id"))
+        .order_by("name")
+    )
+    pairs = [
+        (type_name, attr)
+        for type_name, attrs in sorted(catalog.event_attributes.items())
+        for attr in sorted(attrs)
+    ]
+    events: list[tuple[str, str, int]] = []
+    if pairs:
+        counts = Event.objects.filter(customer=customer).aggregate(
+            **{
+                f"n{i}": Count("id", filter=Q(event_type__name=type_name, properties__has_key=attr))
+                for i, (type_name, attr) in enumerate(pairs)
+            }
+        )
+        events = [
+            (type_name, attr, counts[f"n{i}"])
+            for i, (type_name, attr) in enumerate(pairs)
+            if counts[f"n{i}"]
+        ]
+    return AnonymizationPreview(
+        customer=customer,
+        properties=properties,
+        id_names=tuple((row["name"], row["n"]) for row in id_rows),
+        events=tuple(events),
+    )
+
+
+# Jobs --------------------------------------------------------------------------------------------
+
+
+def anonymization_entries_resolve(
+    *, project: Any, entries: Sequence[Mapping[str, Any]]
+) -> list[int | None]:
+    """Resolve bulk entries to internal customer ids (``None`` = not found), by position.
+
+    Each entry is ``{"customer_ids": {name: value}}`` or ``{"internal_id": "123"}``; shapes
+    are checked first and an error names the position, never a value. Lookups are one query
+    per ID name, whatever the number of entries.
+    """
+    known = id_names(project)
+    parsed: list[dict[str, str] | int | None] = []
+    for position, entry in enumerate(entries):
+        where = f"customers[{position}]"
+        if not isinstance(entry, Mapping):
+            raise InvalidInput(f"{where} must be an object.")
+        keys = set(entry)
+        if keys == {"customer_ids"}:
+            try:
+                parsed.append(clean_ids(entry["customer_ids"], known=known))
+            except DomainError as exc:
+                raise type(exc)(f"{where}: {exc.message}") from exc
+        elif keys == {"internal_id"}:
+            raw = entry["internal_id"]
+            text = str(raw) if isinstance(raw, str | int) and not isinstance(raw, bool) else ""
+            if not text.isdigit() or len(text) > 19:
+                parsed.append(None)  # a well-formed request naming nobody we know
+            else:
+                parsed.append(int(text))
+        else:
+            raise InvalidInput(f"{where} must have exactly one of 'customer_ids' or 'internal_id'.")
+
+    by_name: dict[str, set[str]] = {}
+    for item in parsed:
+        if isinstance(item, dict):
+            for name, value in item.items():
+                by_name.setdefault(name, set()).add(value)
+    owners: dict[tuple[str, str], int] = {}
+    for name, values in by_name.items():
+        rows = CustomerId.objects.filter(
+            project=project, name=name, value__in=sorted(values)
+        ).values_list("value", "customer_id")
+        owners.update({(name, value): cid for value, cid in rows})
+    internal = {i for i in parsed if isinstance(i, int)}
+    existing = set(
+        Customer.objects.filter(project=project, pk__in=sorted(internal)).values_list(
+            "pk", flat=True
+        )
+    )
+
+    resolved: list[int | None] = []
+    for item in parsed:
+        if isinstance(item, dict):
+            # As tracking would: a hard ID's customer wins over a soft ID's.
+            hits = sorted(
+                (not known.get(name, False), name, owners[(name, value)])
+                for name, value in item.items()
+                if (name, value) in owners
+            )
+            resolved.append(hits[0][2] if hits else None)
+        elif isinstance(item, int):
+            resolved.append(item if item in existing else None)
+        else:
+            resolved.append(None)
+    return resolved
+
+
+def _insert_items(job: AnonymizationJob, customers: QuerySet[Customer] | Sequence[int]) -> None:
+    table = AnonymizationJobItem._meta.db_table
+    if isinstance(customers, QuerySet):
+        # INSERT ... SELECT: millions of matching customers never pass through Python.
+        sql, params = customers.order_by().values("pk").query.sql_with_params()
+        customer_table = Customer._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} (job_id, customer_id, done) "  # noqa: S608
+                f"SELECT %s, c.id, %s FROM {customer_table} c "
+                f"WHERE c.project_id = %s AND c.id IN ({sql})",
+                [job.pk, False, job.project_id, *params],
+            )
+        return
+    unique = list(dict.fromkeys(customers))
+    AnonymizationJobItem.objects.bulk_create(
+        [AnonymizationJobItem(job=job, customer_id=pk) for pk in unique], batch_size=2000
+    )
+
+
+@transaction.atomic
+def anonymization_job_create(
+    *,
+    actor: Principal,
+    source: str,
+    customers: QuerySet[Customer] | Sequence[int],
+    not_found: Sequence[int] = (),
+    start: bool = True,
+) -> AnonymizationJob:
+    """Create a job over internal customer ids (or a queryset) and queue it after commit.
+
+    ``not_found`` holds positions of request entries that named no customer. The job
+    stores internal ids only. ``start=False`` leaves it queued without a Celery message
+    (the command line runs it itself; tests send the message to a real worker).
+    """
+    actor.require(Perm.ANONYMIZE_CUSTOMERS)
+    source = _clean_source(source)
+    job = AnonymizationJob.objects.create(
+        project=actor.project,
+        requested_by_user=actor.user,
+        requested_by_api_key=actor.api_key,
+        requested_by_label=actor.label[:200],
+        source=source,
+        not_found=sorted(set(not_found)),
+    )
+    if isinstance(customers, QuerySet):
+        _insert_items(job, customers)
+    else:
+        owned = set(
+            Customer.objects.filter(project=actor.project, pk__in=list(customers)).values_list(
+                "pk", flat=True
+            )
+        )
+        _insert_items(job, [pk for pk in customers if pk in owned])
+    job.total = AnonymizationJobItem.objects.filter(job=job).count()
+    job.save(update_fields=["total"])
+    audit_record(
+        actor=actor,
+        action="anonymization_job.create",
+        target_type="anonymization_job",
+        target_id=job.pk,
+        details={
+            "public_id": str(job.public_id),
+            "source": source,
+            "total": job.total,
+            "not_found": len(job.not_found),
+        },
+    )
+    if start:
+        job_pk = job.pk
+        transaction.on_commit(lambda: anonymization_job_enqueue(job_id=job_pk))
+    return job
+
+
+def anonymization_job_enqueue(*, job_id: int) -> None:
+    """Send the job's id (and nothing else) to the Celery queue; eager without a broker."""
+    from ..tasks import anonymization_job_run
+
+    anonymization_job_run.delay(job_id)
+
+
+def _job_principal(job: AnonymizationJob) -> Principal:
+    """The requester, with permissions as they are now (a revoked key stops its job)."""
+    if job.requested_by_user is not None:
+        try:
+            return principal_for_user(job.requested_by_user, job.project)
+        except NotFound as exc:
+            raise NotFound("The requester is no longer a member of the project.") from exc
+    if job.requested_by_api_key is not None:
+        key = job.requested_by_api_key
+        if not key.is_active:
+            raise NotFound("The API key that requested this job has been revoked.")
+        return principal_for_api_key(key)
+    return principal_for_system(job.project, label=job.requested_by_label or "system")
+
+
+def anonymization_job_step(*, job_id: int, size: int | None = None) -> bool:
+    """Anonymize the job's next chunk and commit its progress with it; False when finished.
+
+    Idempotent: a chunk whose transaction was lost (worker killed) is simply done again,
+    and one that committed is never picked again. Domain errors (the requester lost the
+    permission) and unexpected errors mark the job failed with a message holding no value.
+    """
+    size = size or chunk_size()
+    try:
+        with transaction.atomic():
+            job = (
+                AnonymizationJob.objects.select_for_update(of=("self",))
+                .select_related("project", "requested_by_user", "requested_by_api_key")
+                .get(pk=job_id)
+            )
+            if job.status in (AnonymizationJob.Status.DONE, AnonymizationJob.Status.FAILED):
+                return False
+            now = timezone.now()
+            fields = ["done", "status", "finished_at"]
+            if job.status == AnonymizationJob.Status.QUEUED:
+                job.status = AnonymizationJob.Status.RUNNING
+                job.started_at = now
+                fields.append("started_at")
+            items = list(
+                AnonymizationJobItem.objects.filter(job=job, done=False)
+                .order_by("id")
+                .values_list("id", "customer_id")[:size]
+            )
+            if items:
+                actor = _job_principal(job)
+                customer_anonymize(
+                    actor=actor,
+                    customers=[cid for _, cid in items if cid is not None],
+                    source=job.source,
+                    job=job,
+                )
+                AnonymizationJobItem.objects.filter(pk__in=[pk for pk, _ in items]).update(
+                    done=True
+                )
+                job.done = min(job.total, job.done + len(items))
+            if (
+                len(items) < size
+                and not AnonymizationJobItem.objects.filter(job=job, done=False).exists()
+            ):
+                job.status = AnonymizationJob.Status.DONE
+                job.finished_at = now
+                job.done = job.total
+            job.save(update_fields=fields)
+            return job.status != AnonymizationJob.Status.DONE
+    except OperationalError:
+        raise  # the database went away: let Celery retry; nothing of this chunk committed
+    except DomainError as exc:
+        _job_fail(job_id, exc.message)
+    except Exception as exc:
+        # The message may quote stored data (a database error names values): log the type.
+        logger.error("Anonymization job %s failed: %s", job_id, type(exc).__name__)
+        _job_fail(job_id, f"Internal error ({type(exc).__name__}); see the worker log.")
+    return False
+
+
+def _job_fail(job_id: int, message: str) -> None:
+    AnonymizationJob.objects.filter(pk=job_id).exclude(status=AnonymizationJob.Status.DONE).update(
+        status=AnonymizationJob.Status.FAILED, error=message[:500], finished_at=timezone.now()
+    )
+
+
+def anonymization_job_run_all(*, job_id: int, size: int | None = None) -> AnonymizationJob:
+    """Process every remaining chunk in this process (eager mode, the command line)."""
+    while anonymization_job_step(job_id=job_id, size=size):
+        pass
+    return AnonymizationJob.objects.get(pk=job_id)
+
+
+def bulk_entries_limit() -> int:
+    return limit("BULK_ANONYMIZE_ENTRIES")
