@@ -1,8 +1,9 @@
-"""Every write to the attribute catalog: defaults for new projects, discovery, PII flags."""
+"""Every write to the attribute catalog: defaults for new projects, discovery, staged changes."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
@@ -141,57 +142,299 @@ def pii_flags_set(
     """Set PII flags by name, all or nothing; one audit event per changed flag.
 
     ``event_attributes`` maps ``(event_type, attribute)`` to the flag. Returns how many flags
-    changed. The Data manager page and API build richer edits on top of this.
+    changed. A thin form of :func:`catalog_changes_apply` for setup code (seeding, tests):
+    the caller is its own confirmation of any unflagging.
+    """
+    result = catalog_changes_apply(
+        actor=actor,
+        customer_attributes=[
+            CustomerAttributeChange(name=name, pii=flag)
+            for name, flag in (customer_attributes or {}).items()
+        ],
+        event_attributes=[
+            EventAttributeChange(event_type=type_name, name=name, pii=flag)
+            for (type_name, name), flag in (event_attributes or {}).items()
+        ],
+        confirm_unflag=True,
+    )
+    return sum(1 for change in result.changes if change.field == "pii")
+
+
+# Staged changes --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CustomerAttributeChange:
+    """What to change on one customer attribute; ``None`` leaves a field as it is."""
+
+    name: str
+    pii: bool | None = None
+    type: str | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class EventAttributeChange:
+    """What to change on one attribute of one event type."""
+
+    event_type: str
+    name: str
+    pii: bool | None = None
+    type: str | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class EventTypeChange:
+    """A new description for an event type."""
+
+    name: str
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class AppliedChange:
+    """One field that changed, as audited (names and flags/types only, never a value)."""
+
+    target: str  # "customer_attribute" | "event_attribute" | "event_type"
+    attribute: str  # the attribute or event type name
+    event_type: str | None
+    field: str  # "pii" | "type" | "description"
+    old: Any
+    new: Any
+
+    def to_api(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"target": self.target, "name": self.attribute}
+        if self.event_type is not None:
+            out["event_type"] = self.event_type
+        out.update(field=self.field, old=self.old, new=self.new)
+        return out
+
+
+@dataclass(frozen=True)
+class CatalogChangeResult:
+    changes: list[AppliedChange]
+
+    @property
+    def unflagged(self) -> list[str]:
+        return [
+            _label(c.event_type, c.attribute)
+            for c in self.changes
+            if c.field == "pii" and not c.new
+        ]
+
+
+class UnflagNotConfirmed(InvalidInput):
+    """Unflagging makes values visible to everyone; the caller must confirm it explicitly."""
+
+    code = "unflag_not_confirmed"
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+        listed = ", ".join(f"'{n}'" for n in names)
+        super().__init__(
+            f"Unflagging {listed} makes their values visible to everyone without the Personal "
+            "data permission, and anonymization will stop deleting them. Confirm the change "
+            '(API: send "confirm_unflag": true).'
+        )
+
+
+DESCRIPTION_MAX = 500
+
+_ACTIONS = {
+    "pii": "datamanager.pii_flag",
+    "type": "datamanager.attribute_type",
+    "description": "datamanager.description",
+}
+
+
+def _label(event_type: str | None, name: str) -> str:
+    return f"{event_type}.{name}" if event_type else name
+
+
+def _validate_fields(label: str, type_: str | None, description: str | None) -> list[str]:
+    errors = []
+    if type_ is not None and type_ not in AttributeType.values:
+        errors.append(
+            f"Unknown type '{type_}' for '{label}'; use one of: {', '.join(AttributeType.values)}."
+        )
+    if description is not None and len(description) > DESCRIPTION_MAX:
+        errors.append(f"The description of '{label}' is longer than {DESCRIPTION_MAX} characters.")
+    return errors
+
+
+def _field_changes(
+    obj: CustomerAttribute | EventAttribute | EventType,
+    wanted: Mapping[str, Any],
+    *,
+    target: str,
+    name: str,
+    event_type: str | None,
+) -> list[AppliedChange]:
+    return [
+        AppliedChange(target, name, event_type, field_name, getattr(obj, field_name), value)
+        for field_name, value in wanted.items()
+        if value is not None and getattr(obj, field_name) != value
+    ]
+
+
+@transaction.atomic
+def catalog_changes_apply(
+    *,
+    actor: Principal,
+    customer_attributes: Sequence[CustomerAttributeChange] = (),
+    event_attributes: Sequence[EventAttributeChange] = (),
+    event_types: Sequence[EventTypeChange] = (),
+    confirm_unflag: bool = False,
+) -> CatalogChangeResult:
+    """Apply a set of staged Data manager changes in one transaction, or none of them.
+
+    Everything is validated before anything is written: an unknown attribute or event
+    type raises :class:`NotFound` (listing every missing name), a bad type or an
+    over-long description :class:`InvalidInput`, an unflag without ``confirm_unflag``
+    :class:`UnflagNotConfirmed`. Each changed field writes one audit event (attribute,
+    old and new flag/type/description, who) and the cached catalog is invalidated, so
+    masking sees the change on the very next request. Needs ``manage_data``.
     """
     from access.permissions import Perm
 
     actor.require(Perm.MANAGE_DATA)
     project = actor.project
-    changed = 0
-    for name, flag in (customer_attributes or {}).items():
-        attr = (
-            CustomerAttribute.objects.select_for_update().filter(project=project, name=name).first()
-        )
+
+    missing: list[str] = []
+    invalid: list[str] = []
+    seen: set[tuple[str, str | None, str]] = set()
+
+    def once(kind: str, event_type: str | None, name: str) -> None:
+        if (kind, event_type, name) in seen:
+            invalid.append(f"'{_label(event_type, name)}' is listed twice.")
+        seen.add((kind, event_type, name))
+
+    # Lock the rows we may change, in a stable order, so two saves cannot interleave.
+    ca_names = [c.name for c in customer_attributes]
+    ca_rows = {
+        a.name: a
+        for a in CustomerAttribute.objects.select_for_update()
+        .filter(project=project, name__in=ca_names)
+        .order_by("pk")
+    }
+    ea_pairs = {(c.event_type, c.name) for c in event_attributes}
+    ea_rows = {
+        (a.event_type.name, a.name): a
+        for a in EventAttribute.objects.select_for_update()
+        .select_related("event_type")
+        .filter(event_type__project=project, name__in={n for _, n in ea_pairs})
+        .order_by("pk")
+        if (a.event_type.name, a.name) in ea_pairs
+    }
+    et_rows = {
+        t.name: t
+        for t in EventType.objects.select_for_update()
+        .filter(project=project, name__in=[c.name for c in event_types])
+        .order_by("pk")
+    }
+
+    planned: list[tuple[CustomerAttribute | EventAttribute | EventType, list[AppliedChange]]] = []
+    for change in customer_attributes:
+        once("ca", None, change.name)
+        invalid += _validate_fields(change.name, change.type, change.description)
+        attr = ca_rows.get(change.name)
         if attr is None:
-            raise NotFound(f"Customer attribute '{name}' not found.")
-        if attr.pii != flag:
-            audit_record(
-                actor=actor,
-                action="datamanager.pii_flag",
-                target_type="customer_attribute",
-                target_id=attr.pk,
-                details={"attribute": name, "old": attr.pii, "new": flag},
+            missing.append(f"Customer attribute '{change.name}' not found.")
+            continue
+        wanted = {"pii": change.pii, "type": change.type, "description": change.description}
+        planned.append(
+            (
+                attr,
+                _field_changes(
+                    attr, wanted, target="customer_attribute", name=change.name, event_type=None
+                ),
             )
-            attr.pii = flag
-            attr.save(update_fields=["pii", "updated_at"])
-            changed += 1
-    for (type_name, name), flag in (event_attributes or {}).items():
-        event_attr = (
-            EventAttribute.objects.select_for_update()
-            .filter(event_type__project=project, event_type__name=type_name, name=name)
-            .first()
         )
+    for event_change in event_attributes:
+        label = _label(event_change.event_type, event_change.name)
+        once("ea", event_change.event_type, event_change.name)
+        invalid += _validate_fields(label, event_change.type, event_change.description)
+        event_attr = ea_rows.get((event_change.event_type, event_change.name))
         if event_attr is None:
-            raise NotFound(f"Event attribute '{type_name}.{name}' not found.")
-        if event_attr.pii != flag:
+            missing.append(f"Event attribute '{label}' not found.")
+            continue
+        wanted = {
+            "pii": event_change.pii,
+            "type": event_change.type,
+            "description": event_change.description,
+        }
+        planned.append(
+            (
+                event_attr,
+                _field_changes(
+                    event_attr,
+                    wanted,
+                    target="event_attribute",
+                    name=event_change.name,
+                    event_type=event_change.event_type,
+                ),
+            )
+        )
+    for type_change in event_types:
+        once("et", None, type_change.name)
+        invalid += _validate_fields(type_change.name, None, type_change.description)
+        event_type = et_rows.get(type_change.name)
+        if event_type is None:
+            missing.append(f"Event type '{type_change.name}' not found.")
+            continue
+        planned.append(
+            (
+                event_type,
+                _field_changes(
+                    event_type,
+                    {"description": type_change.description},
+                    target="event_type",
+                    name=type_change.name,
+                    event_type=None,
+                ),
+            )
+        )
+
+    if missing:
+        raise NotFound(missing[0], errors=missing)
+    if invalid:
+        raise InvalidInput(invalid[0], errors=invalid)
+    unflagged = [
+        _label(c.event_type, c.attribute)
+        for _, changes in planned
+        for c in changes
+        if c.field == "pii" and c.new is False
+    ]
+    if unflagged and not confirm_unflag:
+        raise UnflagNotConfirmed(unflagged)
+
+    applied: list[AppliedChange] = []
+    for obj, changes in planned:
+        if not changes:
+            continue
+        for c in changes:
+            setattr(obj, c.field, c.new)
+            details: dict[str, Any] = {"attribute": c.attribute, "old": c.old, "new": c.new}
+            if c.event_type is not None:
+                details = {"event_type": c.event_type, **details}
+            if c.target == "event_type":
+                details = {"event_type": c.attribute, "old": c.old, "new": c.new}
             audit_record(
                 actor=actor,
-                action="datamanager.pii_flag",
-                target_type="event_attribute",
-                target_id=event_attr.pk,
-                details={
-                    "event_type": type_name,
-                    "attribute": name,
-                    "old": event_attr.pii,
-                    "new": flag,
-                },
+                action=_ACTIONS[c.field],
+                target_type=c.target,
+                target_id=obj.pk,
+                details=details,
             )
-            event_attr.pii = flag
-            event_attr.save(update_fields=["pii", "updated_at"])
-            changed += 1
-    if changed:
+        fields = [c.field for c in changes]
+        if not isinstance(obj, EventType):
+            fields.append("updated_at")
+        obj.save(update_fields=fields)
+        applied.extend(changes)
+    if applied:
         catalog_invalidate(project.pk)
-    return changed
+    return CatalogChangeResult(changes=applied)
 
 
 def attribute_declare(

@@ -1,5 +1,11 @@
-from django.urls import path  # noqa: F401
+"""/projects/<token>/data-manager/: the Data manager page."""
+
+from django.urls import path
+
+from . import views
 
 app_name = "datamanager"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.CatalogView.as_view(), name="catalog"),
+]

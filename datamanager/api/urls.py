@@ -1,5 +1,9 @@
-"""/data/v2/projects/{token}/data-manager/... (the data manager issue)."""
+"""/data/v2/projects/{token}/data-manager/... (read the catalog, change PII flags)."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from . import views
+
+urlpatterns = [
+    path("catalog", views.CatalogView.as_view(), name="datamanager-api-catalog"),
+]
