@@ -1,0 +1,139 @@
+"""Fixtures for the leak hunt: the shared canary world plus more canary customers and a
+principal without Personal data that holds every other permission.
+
+Canaries are unique strings (see ``tests/conftest.py``); this module adds a second set with
+recognisable shapes and one NON-PII control value, which a restricted principal MUST see —
+proof that the crawl reached customer data at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from access.permissions import Perm
+from access.services import role_create
+from tests import factories
+from tests.conftest import CANARIES, World
+
+# More canaries, one customer each, so lists, pagination and exports carry them on every page.
+EXTRA_CUSTOMERS = 30
+EXTRA_CANARY = re.compile(
+    r"canary\.\d{3}@leak\.test|Qwzrtle\d{3}|\+421 900 222 \d{3}|198\.51\.100\.\d{1,3}|Canary Lane \d+"
+)
+# Stored in a property that is NOT personal data: everyone with view_customers sees it.
+CONTROL_VALUE = "Quokkaville-visible"
+
+
+def canaries_in(text: str) -> list[str]:
+    """Every canary value (shared and extra) found in ``text``."""
+    found = [c for c in CANARIES if c in text]
+    found.extend(sorted(set(EXTRA_CANARY.findall(text))))
+    return found
+
+
+@dataclass
+class LeakWorld:
+    world: World
+    power_user: Any  # every permission except Personal data
+    power_key: factories.KeyCredentials  # every key permission except view_personal_data
+
+    @property
+    def token(self) -> str:
+        return str(self.world.project.token)
+
+
+def _track_extra_canaries(world: World) -> None:
+    project = world.project
+    for i in range(EXTRA_CUSTOMERS):
+        email = f"canary.{i:03d}@leak.test"
+        factories.track_customer(
+            project,
+            {"registered": email, "cookie": f"ck-leak-{i:03d}"},
+            {
+                "email": email,
+                "phone": f"+421 900 222 {i:03d}",
+                "first_name": f"Qwzrtle{i:03d}",
+                "city": CONTROL_VALUE,
+                "plan": "basic",
+            },
+            [
+                ("page_visit", {"url": "https://shop.example.com/", "ip": f"198.51.100.{i}"}),
+                ("purchase", {"total": 10 + i, "shipping_address": f"Canary Lane {i}"}),
+            ],
+        )
+    # The shared canary customer carries the control value too.
+    world.customer.properties["city"] = CONTROL_VALUE
+    world.customer.save(update_fields=["properties"])
+
+
+@pytest.fixture
+def leak_world(world: World) -> LeakWorld:
+    _track_extra_canaries(world)
+    actor = factories.system(world.project)
+    everything_but_pd = [p for p in Perm if p not in {Perm.VIEW_PERSONAL_DATA, Perm.TRACK}]
+    role = role_create(actor=actor, name="Everything but PII", permissions=everything_but_pd)
+    power_user = factories.make_member(world.project, "powerless-pii", roles=(role.name,))
+    power_key = factories.make_key(
+        world.project,
+        "track",
+        "read_customers",
+        "export_customers",
+        "anonymize_customers",
+        "manage_data",
+        name="Everything but PII",
+    )
+    _maybe_seed_job(world)
+    return LeakWorld(world=world, power_user=power_user, power_key=power_key)
+
+
+def _maybe_seed_job(world: World) -> None:
+    """An anonymization job over a NON-canary customer, so the job pages have something to show.
+
+    Created through the anonymization service when it exists (it lands in parallel work);
+    without it the job pages are simply crawled empty.
+    """
+    try:
+        from customers.services import anonymization  # type: ignore[attr-defined]
+    except ImportError:
+        return
+    create = getattr(anonymization, "anonymization_job_create", None)
+    if create is None:
+        return
+    victim = factories.track_customer(
+        world.project, {"registered": "job-victim@example.org"}, {"plan": "free"}
+    )
+    try:
+        create(
+            actor=factories.principal_of(world.admin, world.project),
+            customers=[victim.pk],
+            source="app",
+            start=False,
+        )
+    except TypeError:
+        logging.getLogger(__name__).warning("anonymization_job_create changed its signature")
+
+
+def signed_in(user: Any) -> Client:
+    client = Client()
+    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    return client
+
+
+def start_urls(token: str) -> list[str]:
+    """Where a user starts: home, the project, and error pages a user can reach by typing."""
+    return [
+        "/",
+        f"/projects/{token}/",
+        "/no-such-page/",
+        f"/projects/{token}/no-such-page/",
+        f"/projects/{token}/customers/999999999/",
+        "/projects/00000000-0000-0000-0000-000000000000/",
+        "/api/docs/",
+        "/api/schema/",
+    ]
