@@ -11,6 +11,11 @@ anonymization, permission checks after a grant) must see their own writes. The c
 filter's list, count estimate and CSV export are the intended users: they tolerate a
 second of lag and are most of the read load at scale.
 
+Only customer data (customers, their IDs, events) is ever read from the replica. The PII
+catalog, permissions, sessions and everything else that decides *what may be shown* are
+always read from the primary, so a PII flag or a revoked "Personal data" grant takes
+effect at once even while the replica lags.
+
 Inside a transaction on ``default`` the router keeps reads on ``default`` even when opted
 in, so a read inside ``transaction.atomic()`` always sees the transaction's own writes.
 Writes and migrations always go to ``default`` (the replica gets them by replication).
@@ -26,6 +31,8 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 
 REPLICA_ALIAS = "replica"
+# Models whose reads may lag: the customer data the filter lists and exports.
+REPLICA_MODELS = frozenset({"customers.customer", "customers.customerid", "customers.event"})
 
 _replica_wanted: ContextVar[bool] = ContextVar("replica_wanted", default=False)
 
@@ -38,7 +45,8 @@ def replica_configured() -> bool:
 def read_alias() -> str:
     """The alias a replica-tolerant read should use right now (``replica`` or ``default``).
 
-    For code that needs an explicit ``.using(...)`` (raw cursors, ``EXPLAIN`` estimates).
+    For code that needs an explicit ``.using(...)`` (raw cursors, ``EXPLAIN`` estimates)
+    over customer data only (see ``REPLICA_MODELS``).
     """
     if (
         _replica_wanted.get()
@@ -74,6 +82,8 @@ class ReplicaRouter:
     """Route opted-in reads to the ``replica`` alias; everything else to ``default``."""
 
     def db_for_read(self, model: type[Any], **hints: Any) -> str | None:
+        if model._meta.label_lower not in REPLICA_MODELS:
+            return None
         alias = read_alias()
         return alias if alias == REPLICA_ALIAS else None
 

@@ -6,10 +6,13 @@ from typing import Any
 
 import pytest
 from django.conf import settings
+from django.contrib.sessions.models import Session
 from django.db import connections
 from django.db import router as django_router
 
+from access.models import Membership
 from customers.models import Customer, Event
+from datamanager.models import CustomerAttribute, EventAttribute
 from exponea_pii import db_router
 from exponea_pii.db_router import ReplicaRouter, read_alias, replica_reads
 
@@ -44,6 +47,16 @@ def test_with_replica_only_opted_in_reads_go_to_it(with_replica: None) -> None:
         assert read_alias() == "replica"
     # Leaving the block restores the primary.
     assert Customer.objects.all().db == "default"
+
+
+def test_catalog_permissions_and_sessions_always_read_the_primary(with_replica: None) -> None:
+    # What decides masking must never lag: a new PII flag applies at once.
+    with replica_reads():
+        assert Customer.objects.all().db == "replica"
+        assert CustomerAttribute.objects.all().db == "default"
+        assert EventAttribute.objects.all().db == "default"
+        assert Membership.objects.all().db == "default"
+        assert Session.objects.all().db == "default"
 
 
 def test_writes_and_migrations_never_go_to_the_replica(with_replica: None) -> None:
