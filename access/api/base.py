@@ -16,13 +16,15 @@ from rest_framework.views import APIView
 
 from access.errors import NotFound
 from access.models import ApiKey
-from access.permissions import Perm
+from access.permissions import API_KEY_PERMISSIONS, Perm
 from access.principal import Principal
 from access.selectors import principal_for_api_key
 
 from .authentication import ApiKeyAuthentication
 from .parsers import LimitedJSONParser
 from .throttling import ApiKeyRateThrottle
+
+_KEY_PERMISSION_NAMES: dict[Perm, str] = {perm: name for name, perm in API_KEY_PERMISSIONS.items()}
 
 
 def _token_matches(given: Any, token: uuid.UUID) -> bool:
@@ -48,9 +50,9 @@ class ProjectKeyPermission(permissions.BasePermission):
         view.principal = principal_for_api_key(key, ip=ip)
         needed = view.required_permission
         if needed is not None and not view.principal.has(needed):
-            raise exceptions.PermissionDenied(
-                f"This API key lacks the '{needed.value}' permission."
-            )
+            # Name the permission as API keys call it (read_customers, not view_customers).
+            name = _KEY_PERMISSION_NAMES.get(needed, needed.value)
+            raise exceptions.PermissionDenied(f"This API key lacks the '{name}' permission.")
         return True
 
 
