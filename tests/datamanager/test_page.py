@@ -101,7 +101,9 @@ def test_a_plain_form_post_flags_event_and_customer_attributes(world: World) -> 
     assert items.pii
     # Only the touched fields changed; every other row was posted unchanged.
     assert _ca(world, "plan").pii is False and _ca(world, "email").pii is True
-    assert AuditEvent.objects.filter(action="datamanager.pii_flag", actor_label="alice").count() == 2
+    assert (
+        AuditEvent.objects.filter(action="datamanager.pii_flag", actor_label="alice").count() == 2
+    )
     page = client.get(response["Location"]).content.decode()
     assert "Saved 3 changes." in page
 

@@ -56,7 +56,9 @@ def test_applies_flags_types_and_descriptions_and_audits_each(world: World) -> N
     assert len(result.changes) == 5
     events = list(AuditEvent.objects.order_by("id")[before:])
     assert [e.action for e in events].count("datamanager.pii_flag") == 2
-    flag = next(e for e in events if e.details.get("attribute") == "city" and e.action.endswith("flag"))
+    flag = next(
+        e for e in events if e.details.get("attribute") == "city" and e.action.endswith("flag")
+    )
     assert flag.details == {"attribute": "city", "old": False, "new": True}
     assert flag.actor_label == "alice"
     ev_flag = next(e for e in events if e.details.get("attribute") == "items")
