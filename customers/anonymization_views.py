@@ -1,0 +1,198 @@
+"""Anonymization pages: the profile's confirmation, bulk from the filter, the jobs pages.
+
+Thin views: parse, call one service or selector, render. Every page needs the
+``anonymize_customers`` permission (403 otherwise, 404 for a project the user is not in).
+What the confirmations show are attribute names, ID names and counts: never a value.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.generic import TemplateView
+
+from access.errors import DomainError, PiiFieldRefused
+from access.permissions import Perm
+from access.views_base import ProjectViewMixin
+
+from .models import AnonymizationJob, Customer
+from .selectors import customer_get, customers_for
+from .services.anonymization import (
+    anonymization_job_create,
+    anonymization_preview,
+    customer_anonymize,
+)
+
+JOBS_PER_PAGE = 50
+MAX_SELECTED = 10_000
+
+
+class AnonymizationViewMixin(ProjectViewMixin):
+    permission_required = Perm.ANONYMIZE_CUSTOMERS
+
+    def error(self, request: HttpRequest, exc: DomainError) -> HttpResponse:
+        context = {
+            "project": self.project,
+            "principal": self.principal,
+            "error": exc,
+            "refused_attribute": exc.attribute if isinstance(exc, PiiFieldRefused) else None,
+        }
+        return render(request, "customers/anonymize_error.html", context, status=exc.status_code)
+
+    def list_url(self, querystring: str = "") -> str:
+        url = reverse("customers:list", kwargs={"token": self.project.token})
+        return f"{url}?{querystring}" if querystring else url
+
+
+class CustomerAnonymizeView(AnonymizationViewMixin, TemplateView):
+    """GET: what will be removed (a page, or the dialog's body for the script); POST: do it."""
+
+    template_name = "customers/anonymize_confirm.html"
+
+    def _customer(self, pk: int) -> Customer:
+        try:
+            return customer_get(self.principal, pk)
+        except DomainError as exc:
+            raise Http404("Customer not found.") from exc
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        customer = self._customer(kwargs["pk"])
+        preview = anonymization_preview(actor=self.principal, customer=customer)
+        context = self.get_context_data(
+            customer=customer,
+            preview=preview,
+            profile_url=reverse(
+                "customers:detail", kwargs={"token": self.project.token, "pk": customer.pk}
+            ),
+        )
+        if request.GET.get("partial") == "1":
+            return render(request, "customers/anonymize_confirm_body.html", context)
+        return self.render_to_response(context)
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        customer = self._customer(kwargs["pk"])
+        try:
+            done = customer_anonymize(actor=self.principal, customers=[customer], source="app")
+        except DomainError as exc:
+            return self.error(request, exc)
+        if done:
+            messages.success(request, f"Customer #{customer.pk} was anonymized.")
+        else:
+            messages.info(request, f"Customer #{customer.pk} was already anonymized.")
+        return redirect("customers:detail", token=self.project.token, pk=customer.pk)
+
+
+def _selected_ids(values: list[str]) -> list[int]:
+    ids: list[int] = []
+    for value in values:
+        if value.isdigit() and len(value) < 19:
+            ids.append(int(value))
+    return list(dict.fromkeys(ids))[:MAX_SELECTED]
+
+
+class BulkAnonymizeView(AnonymizationViewMixin, TemplateView):
+    """The list page's form posts here: first a confirmation stating the count, then a job."""
+
+    template_name = "customers/anonymize_bulk_confirm.html"
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        return redirect(self.list_url())
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        from .filters import CustomerFilter, customers_matching
+
+        querystring = request.POST.get("filter", "").lstrip("?")
+        all_matching = request.POST.get("all_matching") == "1"
+        selected = _selected_ids(request.POST.getlist("customer"))
+        try:
+            customer_filter = CustomerFilter.from_string(querystring)
+            if all_matching:
+                customers = customers_matching(self.principal, customer_filter)
+            else:
+                customers = customers_for(self.principal).filter(pk__in=selected)
+            pending = customers.filter(anonymized_at__isnull=True)
+            count = pending.count()
+            if not count:
+                messages.warning(
+                    request,
+                    "Nothing to anonymize: select customers, or tick “all customers matching "
+                    "this filter”. Anonymized customers are skipped.",
+                )
+                return redirect(self.list_url(querystring))
+            if request.POST.get("confirm") != "1":
+                return self.render_to_response(
+                    self.get_context_data(
+                        count=count,
+                        skipped=customers.count() - count,
+                        all_matching=all_matching,
+                        selected=selected,
+                        querystring=querystring,
+                        conditions=customer_filter.describe(),
+                        list_url=self.list_url(querystring),
+                    )
+                )
+            job = anonymization_job_create(
+                actor=self.principal,
+                source=AnonymizationJob.Source.APP,
+                customers=pending,
+            )
+        except DomainError as exc:
+            return self.error(request, exc)
+        messages.success(request, f"Anonymization of {job.total} customers started.")
+        return redirect("customers:job", token=self.project.token, public_id=job.public_id)
+
+
+def _job_or_404(view: ProjectViewMixin, public_id: Any) -> AnonymizationJob:
+    job = (
+        AnonymizationJob.objects.filter(project=view.project, public_id=public_id)
+        .select_related("requested_by_user")
+        .first()
+    )
+    if job is None:
+        raise Http404("Job not found.")
+    return job
+
+
+def job_status_payload(job: AnonymizationJob) -> dict[str, Any]:
+    """What the progress bars poll: counts and states only, never a customer value."""
+    return {
+        "id": str(job.public_id),
+        "status": job.status,
+        "status_label": job.get_status_display(),
+        "total": job.total,
+        "done": job.done,
+        "percent": job.percent,
+        "not_found": len(job.not_found),
+        "started_at": job.started_at.isoformat() if job.started_at else None,
+        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+        "error": job.error,
+    }
+
+
+class JobListView(AnonymizationViewMixin, TemplateView):
+    template_name = "customers/job_list.html"
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        jobs = AnonymizationJob.objects.filter(project=self.project).order_by("-created_at", "-id")
+        page = Paginator(jobs, JOBS_PER_PAGE).get_page(request.GET.get("page"))
+        return self.render_to_response(self.get_context_data(page=page, jobs=page.object_list))
+
+
+class JobDetailView(AnonymizationViewMixin, TemplateView):
+    template_name = "customers/job_detail.html"
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        job = _job_or_404(self, kwargs["public_id"])
+        return self.render_to_response(
+            self.get_context_data(job=job, not_found_shown=job.not_found[:200])
+        )
+
+
+class JobStatusView(AnonymizationViewMixin):
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+        return JsonResponse(job_status_payload(_job_or_404(self, kwargs["public_id"])))
