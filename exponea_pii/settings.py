@@ -155,6 +155,7 @@ AXES_COOLOFF_TIME = 0.25  # hours
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"  # 429 page in the app's layout
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
