@@ -1,0 +1,511 @@
+"""Customer filter, profile and export at scale, against Django's admin changelist.
+
+    .venv/bin/python bench/scale.py --customers 1000000 --events-per-customer 5
+
+Creates (once) its own PostgreSQL database ``bench_scale``, migrates it, seeds the
+"Bench shop" project with the demo's PII flags, an admin (with Personal data), a
+marketer (without) and a superuser (for Django's admin), loads the customers with
+``manage.py generate_dataset`` unless the project already has them, and adds one
+customer with 10,000 events. Then it times every page server-side, in-process through
+Django's test client (the full middleware stack, session and template rendering; no
+network), and prints one table: median and p95 over ``--requests`` requests per case.
+
+The CSV export runs in a subprocess so its peak memory (``ru_maxrss``) is its own.
+
+Benchmarks are not tests: nothing here runs in the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+PROJECT_NAME = "Bench shop"
+HEAVY_EMAIL = "heavy.customer@bench.invalid"
+HEAVY_EVENTS = 10_000
+PG_SERVER = "postgres://root@127.0.0.1:5432"
+
+
+def _configure(db: str) -> None:
+    os.environ["DATABASE_URL"] = f"{PG_SERVER}/{db}"
+    os.environ["DJANGO_SETTINGS_MODULE"] = "exponea_pii.test_settings"
+    os.environ.setdefault("AXES_ENABLED", "0")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+
+
+def _create_database(db: str) -> None:
+    import psycopg
+
+    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db]).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{db}"')
+            print(f"created database {db}")
+
+
+@dataclass
+class Bench:
+    project: Any
+    admin: Any
+    marketer: Any
+    superuser: Any
+    heavy_customer_id: int
+    customers: int
+
+
+def prepare(customers: int, events_per_customer: int) -> Bench:
+    """Migrate, seed users and flags, load the dataset unless present, add the heavy customer."""
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    from access.models import Project, Role
+    from access.selectors import principal_for_system
+    from access.services import member_add, project_create, user_get_or_create
+    from customers.management.commands.seed_demo import PII_CUSTOMER, PII_EVENTS
+    from customers.models import Customer, CustomerId
+    from datamanager.services import pii_flags_set
+
+    call_command("migrate", verbosity=0)
+    project = Project.objects.filter(name=PROJECT_NAME).order_by("id").first()
+    if project is None:
+        project = project_create(name=PROJECT_NAME, created_by="bench")
+    actor = principal_for_system(project, label="bench")
+
+    have = Customer.objects.filter(project=project).count()
+    if have < customers:
+        print(f"loading {customers - have} customers x {events_per_customer} events ...")
+        started = time.monotonic()
+        call_command(
+            "generate_dataset",
+            project=str(project.token),
+            customers=customers - have,
+            events_per_customer=events_per_customer,
+            seed=have + 1,
+        )
+        print(f"loaded in {time.monotonic() - started:.0f} s")
+    else:
+        print(f"reusing {have} customers in {PROJECT_NAME!r}")
+
+    heavy = CustomerId.objects.filter(project=project, name="registered", value=HEAVY_EMAIL).first()
+    heavy_id = _add_heavy_customer(actor) if heavy is None else heavy.customer_id
+
+    pii_flags_set(
+        actor=actor,
+        customer_attributes={name: True for name in PII_CUSTOMER},
+        event_attributes={pair: True for pair in PII_EVENTS},
+    )
+    users = {}
+    for username, role_name in (("bench_admin", "Admin"), ("bench_marketer", "Marketer")):
+        user = user_get_or_create(username=username, email=f"{username}@bench.invalid")
+        member_add(
+            actor=actor, user=user, roles=[Role.objects.get(project=project, name=role_name)]
+        )
+        users[username] = user
+    User = get_user_model()
+    superuser = User.objects.filter(username="bench_superuser").first()
+    if superuser is None:
+        superuser = User.objects.create_superuser(
+            "bench_superuser", "bench_superuser@bench.invalid", "bench-superuser-pass"
+        )
+    return Bench(
+        project=project,
+        admin=users["bench_admin"],
+        marketer=users["bench_marketer"],
+        superuser=superuser,
+        heavy_customer_id=heavy_id,
+        customers=Customer.objects.filter(project=project).count(),
+    )
+
+
+def _add_heavy_customer(actor: Any) -> int:
+    """One customer with 10,000 events over a year, tracked through the services."""
+    import random
+
+    from customers.demo import BROWSERS, PAGES, PRODUCTS
+    from customers.services import customer_update, events_track_many
+
+    rng = random.Random(10_000)
+    tracked = customer_update(
+        actor=actor,
+        ids={"registered": HEAVY_EMAIL, "cookie": "ck-heavy-bench"},
+        properties={
+            "email": HEAVY_EMAIL,
+            "first_name": "Heavy",
+            "last_name": "Buyer",
+            "city": "Vienna",
+            "country": "AT",
+            "plan": "business",
+            "newsletter": True,
+        },
+    )
+    now = time.time()
+    events: list[tuple[str, float, dict[str, Any]]] = []
+    for i in range(HEAVY_EVENTS):
+        at = now - 365 * 86400 * (i / HEAVY_EVENTS)
+        kind = rng.random()
+        if kind < 0.6:
+            events.append(
+                (
+                    "page_visit",
+                    at,
+                    {"url": "https://shop.example.com" + rng.choice(PAGES), "ip": "198.51.100.7"},
+                )
+            )
+        elif kind < 0.85:
+            events.append(
+                ("session_start", at, {"browser": rng.choice(BROWSERS), "cookie_index": 0})
+            )
+        else:
+            name, price = rng.choice(PRODUCTS)
+            events.append(
+                (
+                    "purchase",
+                    at,
+                    {
+                        "total": price,
+                        "currency": "EUR",
+                        "items": [name],
+                        "shipping_address": "1 Ring St, Vienna",
+                        "card_last4": "4242",
+                    },
+                )
+            )
+    for start in range(0, len(events), 2000):
+        events_track_many(
+            actor=actor, customer=tracked.customer, events=events[start : start + 2000]
+        )
+    print(f"heavy customer #{tracked.customer.pk} with {HEAVY_EVENTS} events")
+    return tracked.customer.pk
+
+
+# Timing ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    case: str
+    who: str
+    times_ms: list[float] = field(default_factory=list)
+    status: int = 0
+    note: str = ""
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.times_ms) if self.times_ms else float("nan")
+
+    @property
+    def p95(self) -> float:
+        if not self.times_ms:
+            return float("nan")
+        ordered = sorted(self.times_ms)
+        return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+def time_get(
+    client: Any, url: str, requests: int, warmup: int = 2
+) -> tuple[list[float], int, bytes]:
+    """GET ``url`` ``warmup + requests`` times; return the timed ones in ms, status, last body."""
+    times: list[float] = []
+    status = 0
+    body = b""
+    for i in range(warmup + requests):
+        started = time.perf_counter()
+        response = client.get(url)
+        if getattr(response, "streaming", False):
+            body = b"".join(response.streaming_content)
+        else:
+            body = response.content
+        elapsed = (time.perf_counter() - started) * 1000
+        status = response.status_code
+        if i >= warmup:
+            times.append(elapsed)
+    return times, status, body
+
+
+def client_for(user: Any) -> Any:
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def run_case(
+    results: list[Result], case: str, who: str, client: Any, url: str, requests: int
+) -> Result:
+    times, status, _ = time_get(client, url, requests)
+    result = Result(case=case, who=who, times_ms=times, status=status)
+    if status != 200:
+        result.note = f"HTTP {status}"
+    results.append(result)
+    print(
+        f"  {case:<44} {who:<10} median {result.median:8.1f} ms  p95 {result.p95:8.1f} ms  [{status}]"
+    )
+    return result
+
+
+def print_table(results: list[Result], extra: list[tuple[str, str, str]]) -> None:
+    print()
+    print(f"| {'case':<44} | {'who':<10} | {'median ms':>9} | {'p95 ms':>8} | note |")
+    print(f"|{'-' * 46}|{'-' * 12}|{'-' * 11}|{'-' * 10}|------|")
+    for r in results:
+        print(f"| {r.case:<44} | {r.who:<10} | {r.median:9.1f} | {r.p95:8.1f} | {r.note} |")
+    for name, value, note in extra:
+        print(f"| {name:<44} | {'':<10} | {value:>9} | {'':>8} | {note} |")
+
+
+# Export in a subprocess ---------------------------------------------------------------
+
+
+def export_worker(db: str, username: str, url: str) -> None:
+    """Stream one export through the test client; print rows, seconds and peak RSS as JSON."""
+    _configure(db)
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+
+    client = client_for(get_user_model().objects.get(username=username))
+    started = time.perf_counter()
+    response = client.get(url)
+    rows = 0
+    size = 0
+    first_line = b""
+    if getattr(response, "streaming", False):
+        for chunk in response.streaming_content:
+            if not first_line:
+                first_line = bytes(chunk).split(b"\n", 1)[0]
+            rows += chunk.count(b"\n")
+            size += len(chunk)
+    else:
+        rows = response.content.count(b"\n")
+        size = len(response.content)
+    seconds = time.perf_counter() - started
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        json.dumps(
+            {
+                "status": response.status_code,
+                "streaming": bool(getattr(response, "streaming", False)),
+                "rows": max(rows - 1, 0),  # minus the header line
+                "bytes": size,
+                "seconds": seconds,
+                "peak_mb": peak_mb,
+            }
+        )
+    )
+
+
+def run_export(db: str, username: str, url: str) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--db", db, "--export-worker", username, url],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
+    if out.returncode != 0 or not lines:
+        raise RuntimeError(f"export worker failed: {out.stderr[-2000:]}")
+    return json.loads(lines[-1])
+
+
+# The cases ------------------------------------------------------------------------------
+
+
+def _cursor_after(bench: Bench, rows: int) -> str:
+    """The list's cursor after ``rows`` customers in its default order (newest id first)."""
+    from customers.listing import encode_cursor
+    from customers.models import Customer
+
+    pk = (
+        Customer.objects.filter(project=bench.project)
+        .order_by("-pk")
+        .values_list("pk", flat=True)[rows - 1 : rows]
+        .get()
+    )
+    return encode_cursor(pk, pk)
+
+
+def _count_queries(client: Any, url: str) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(url)
+        if getattr(response, "streaming", False):
+            b"".join(response.streaming_content)
+    return len(ctx.captured_queries)
+
+
+def run_all(
+    bench: Bench,
+    args: argparse.Namespace,
+    results: list[Result],
+    extra: list[tuple[str, str, str]],
+    skip: set[str],
+) -> None:
+    from urllib.parse import urlencode
+
+    token = bench.project.token
+    deep_rows = min(500_000, max(bench.customers // 2, 1))
+    deep = _cursor_after(bench, deep_rows)
+    size = 100  # the admin changelist's page size, so both pages show the same rows
+    list_url = f"/projects/{token}/customers/"
+    plan = "premium"
+    cases = [
+        ("first page", {"size": size}),
+        (f"deep page (after {deep_rows:,} rows)", {"size": size, "after": deep}),
+        (f"first page, plan = {plan}", {"size": size, "c": f"plan:equals:{plan}"}),
+        (
+            f"deep page, plan = {plan}",
+            {"size": size, "c": f"plan:equals:{plan}", "after": deep},
+        ),
+        ("first page, purchase in last 30 days", {"size": size, "e": "purchase:30"}),
+    ]
+    admin_cases = [
+        ("first page", {"project__id__exact": bench.project.pk}),
+        (
+            f"deep page (offset {deep_rows:,})",
+            {"project__id__exact": bench.project.pk, "p": deep_rows // size},
+        ),
+        (
+            f"first page, plan = {plan}",
+            {"project__id__exact": bench.project.pk, "properties__plan": plan},
+        ),
+        (
+            f"deep page, plan = {plan}",
+            # The same rows as the filter's deep page start at about a quarter of the offset.
+            {
+                "project__id__exact": bench.project.pk,
+                "properties__plan": plan,
+                "p": deep_rows // size // 4,
+            },
+        ),
+    ]
+    clients = {
+        "admin": client_for(bench.admin),
+        "marketer": client_for(bench.marketer),
+        "superuser": client_for(bench.superuser),
+    }
+    queries: dict[str, int] = {}
+    filter_results: dict[tuple[str, str], Result] = {}
+    if "filter" not in skip:
+        print(f"customer filter ({bench.customers:,} customers), {args.requests} requests each")
+        for case, params in cases:
+            url = list_url + "?" + urlencode(params)
+            for who in ("admin", "marketer"):
+                r = run_case(results, f"filter: {case}", who, clients[who], url, args.requests)
+                filter_results[(case, who)] = r
+            queries[f"filter: {case}"] = _count_queries(clients["marketer"], url)
+    if "admin" not in skip:
+        print(f"Django admin changelist, {args.admin_requests} requests each")
+        for (case, params), (fcase, _) in zip(admin_cases, cases, strict=False):
+            url = "/admin/customers/customer/?" + urlencode(params)
+            r = run_case(
+                results,
+                f"admin changelist: {case}",
+                "superuser",
+                clients["superuser"],
+                url,
+                args.admin_requests,
+            )
+            ours = filter_results.get((fcase, "admin"))
+            if ours and ours.median > 0:
+                r.note = (
+                    r.note + " " if r.note else ""
+                ) + f"{r.median / ours.median:.1f}x slower than the filter"
+            queries[f"admin changelist: {case}"] = _count_queries(clients["superuser"], url)
+    for (case, who), r in filter_results.items():
+        if who == "marketer":
+            base = filter_results.get((case, "admin"))
+            if base and base.median > 0:
+                r.note = (
+                    r.note + " " if r.note else ""
+                ) + f"masking {100 * (r.median / base.median - 1):+.0f} %"
+    if "profile" not in skip:
+        url = f"/projects/{token}/customers/{bench.heavy_customer_id}/"
+        print("profile of a customer with 10,000 events")
+        for who in ("admin", "marketer"):
+            run_case(results, "profile, 10k events", who, clients[who], url, args.requests)
+        queries["profile, 10k events"] = _count_queries(clients["marketer"], url)
+        url_typed = url + "?" + urlencode({"type": "purchase"})
+        run_case(
+            results,
+            "profile, 10k events, type = purchase",
+            "admin",
+            clients["admin"],
+            url_typed,
+            args.requests,
+        )
+    if "export" not in skip:
+        url = f"/projects/{token}/customers/export.csv"
+        for who, user in (("admin", bench.admin), ("marketer", bench.marketer)):
+            print(f"CSV export of every customer as {who} (subprocess)")
+            out = run_export(args.db, user.username, url)
+            rate = out["rows"] / out["seconds"] if out["seconds"] else 0.0
+            extra.append(
+                (
+                    f"CSV export as {who}: {out['rows']:,} rows",
+                    f"{rate:,.0f}/s",
+                    f"{out['seconds']:.1f} s, peak RSS {out['peak_mb']:.0f} MB, "
+                    f"{out['bytes'] / 1e6:.0f} MB, HTTP {out['status']}, streaming={out['streaming']}",
+                )
+            )
+            print(f"  {extra[-1]}")
+    for name, n in queries.items():
+        extra.append((f"queries per request: {name}", str(n), ""))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--events-per-customer", type=int, default=5)
+    parser.add_argument(
+        "--db", default="bench_scale", help="PostgreSQL database (created if absent)"
+    )
+    parser.add_argument("--requests", type=int, default=30, help="timed requests per case")
+    parser.add_argument(
+        "--admin-requests", type=int, default=10, help="timed requests per admin case"
+    )
+    parser.add_argument("--prepare-only", action="store_true", help="load the data and stop")
+    parser.add_argument("--skip", default="", help="comma list: filter,admin,profile,export")
+    parser.add_argument(
+        "--export-worker", nargs=2, metavar=("USERNAME", "URL"), help=argparse.SUPPRESS
+    )
+    args = parser.parse_args()
+
+    if args.export_worker:
+        export_worker(args.db, *args.export_worker)
+        return
+
+    _configure(args.db)
+    _create_database(args.db)
+    bench = prepare(args.customers, args.events_per_customer)
+    if args.prepare_only:
+        return
+    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    results: list[Result] = []
+    extra: list[tuple[str, str, str]] = []
+    run_all(bench, args, results, extra, skip)
+    print_table(results, extra)
+
+
+if __name__ == "__main__":
+    main()
