@@ -785,12 +785,14 @@ def filter_q(customer_filter: CustomerFilter, *, project_id: int) -> Q:
         if resolved is not None and resolved.is_id:
             q &= _id_q(condition, project_id=project_id, where=where)
             continue
-        value_type = (
-            condition.type
-            or (resolved.value_type if resolved is not None else None)
-            or (_infer_type(condition.value) if condition.operator.takes_value else None)
-            or ValueType.STRING
-        )
+        if condition.type is not None:
+            value_type = condition.type
+        elif resolved is not None:  # the catalog knows it: its type decides
+            value_type = resolved.value_type or ValueType.STRING
+        elif condition.operator.takes_value:  # never tracked: guess from the value
+            value_type = _infer_type(condition.value)
+        else:
+            value_type = ValueType.STRING
         if condition.operator not in _VALID_OPERATORS[value_type]:
             raise InvalidInput(
                 f"{where}: '{condition.operator.label}' cannot be used on "

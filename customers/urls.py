@@ -1,8 +1,13 @@
 from django.urls import include, path
 
+from . import views
+
 app_name = "customers"
 
 urlpatterns: list = [
-    # Customer filter, profile and export (the customer pages issue) go here.
+    path("", views.CustomerListView.as_view(), name="list"),
+    path("columns/", views.CustomerColumnsView.as_view(), name="columns"),
+    path("export.csv", views.CustomerExportCsvView.as_view(), name="export_csv"),
+    path("<int:pk>/", views.CustomerDetailView.as_view(), name="detail"),
     path("", include("customers.anonymization_urls")),
 ]

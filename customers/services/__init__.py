@@ -6,6 +6,8 @@
 """
 
 from .anonymization import anonymization_job_create, customer_anonymize
+from .export import CustomerCsvExport, customers_export_csv
+from .list_preferences import customer_list_columns_set
 from .tracking import (
     TrackedCustomer,
     customer_identify,
@@ -15,11 +17,14 @@ from .tracking import (
 )
 
 __all__ = [
+    "CustomerCsvExport",
     "TrackedCustomer",
     "anonymization_job_create",
     "customer_anonymize",
     "customer_identify",
+    "customer_list_columns_set",
     "customer_update",
+    "customers_export_csv",
     "event_track",
     "events_track_many",
 ]

@@ -288,3 +288,10 @@ def test_non_pii_condition_allowed_for_the_marketer(world: World) -> None:
 def test_runs_on_this_database_vendor() -> None:
     # The typed JSON expression is the one vendor-specific piece; both vendors are in CI.
     assert connection.vendor in ("sqlite", "postgresql")
+
+
+def test_catalog_string_type_wins_over_a_numeric_looking_value(world: World) -> None:
+    admin = factories.principal_of(world.admin, world.project)
+    factories.track_customer(world.project, {"registered": "n@example.com"}, {"zip": "+42"})
+    rows = customers_matching(admin, CustomerFilter.from_string("c=zip:starts_with:%2B4"))
+    assert rows.count() == 1

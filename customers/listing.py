@@ -1,0 +1,193 @@
+"""The customer list's ordering and keyset (cursor) pagination.
+
+Page N costs the same as page 1: each page continues from the last row of the previous
+one (its sort value and internal id) instead of skipping N rows. Rows without the sorted
+attribute come last in both directions.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import F, Q, QuerySet
+
+from access.errors import InvalidInput
+from access.principal import Principal
+from datamanager.masking import Masker
+
+from .filters import CustomerFilter, JsonTypedValue, ValueType, customers_matching
+from .models import Customer
+from .selectors import AttributeInfo
+
+ID_SORT = "id"
+PAGE_SIZES = (25, 50, 100)
+_SORT_TYPES: dict[str, ValueType] = {
+    "number": ValueType.NUMBER,
+    "boolean": ValueType.BOOLEAN,
+    "date": ValueType.DATE,
+    "datetime": ValueType.DATE,
+}
+
+
+@dataclass(frozen=True)
+class Sort:
+    """``name`` is a property, or :data:`ID_SORT` for the internal id (newest first default)."""
+
+    name: str = ID_SORT
+    descending: bool = True
+
+    @classmethod
+    def parse(cls, raw: str | None) -> Sort:
+        if not raw:
+            return cls()
+        raw = raw.strip()
+        descending = raw.startswith("-")
+        name = raw.lstrip("-").strip()
+        if not name or len(name) > 128:
+            raise InvalidInput("The sort parameter is not a column name.")
+        return cls(name=name, descending=descending)
+
+    @property
+    def param(self) -> str:
+        return ("-" if self.descending else "") + self.name
+
+    def toggled(self, name: str) -> Sort:
+        """The sort a column header links to: flip the direction of the current column."""
+        if name == self.name:
+            return Sort(name=name, descending=not self.descending)
+        return Sort(name=name, descending=False)
+
+
+def resolve_sort(
+    sort: Sort, masker: Masker, attributes: Mapping[str, AttributeInfo]
+) -> ValueType | None:
+    """Check a sort for the principal and return its value type (None: the internal id).
+
+    A PII attribute is refused (403) for a principal without Personal data before any
+    query; ID names cannot be sorted by (a customer has several).
+    """
+    if sort.name == ID_SORT:
+        return None
+    masker.check_customer_fields([sort.name], usage="sort by")
+    info = attributes.get(sort.name)
+    if info is not None and info.is_id:
+        raise InvalidInput(f"The list cannot be sorted by the ID '{sort.name}'.")
+    return _SORT_TYPES.get(info.type, ValueType.STRING) if info else ValueType.STRING
+
+
+def encode_cursor(value: Any, pk: int) -> str:
+    raw = json.dumps([value, pk], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(raw: str, value_type: ValueType | None) -> tuple[Any, int]:
+    try:
+        padded = raw + "=" * (-len(raw) % 4)
+        value, pk = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (ValueError, TypeError, binascii.Error):
+        raise InvalidInput("The page link is not valid; start again from the first page.") from None
+    ok_types: dict[ValueType | None, tuple[type, ...]] = {
+        None: (int,),
+        ValueType.NUMBER: (int, float),
+        ValueType.BOOLEAN: (bool,),
+        ValueType.STRING: (str,),
+        ValueType.DATE: (str,),
+    }
+    value_ok = value is None or (
+        isinstance(value, ok_types[value_type])
+        and not (value_type is ValueType.NUMBER and isinstance(value, bool))
+    )
+    if not isinstance(pk, int) or isinstance(pk, bool) or not value_ok:
+        raise InvalidInput("The page link is not valid; start again from the first page.")
+    return value, pk
+
+
+@dataclass(frozen=True)
+class CustomerPage:
+    customers: list[Customer]
+    next_cursor: str | None
+    prev_cursor: str | None
+
+
+def _after_q(value: Any, pk: int, *, descending: bool) -> Q:
+    """Rows that come after (value, pk) in display order (nulls last)."""
+    later = "lt" if descending else "gt"
+    if value is None:
+        return Q(_sort__isnull=True, **{f"pk__{later}": pk})
+    return (
+        Q(**{f"_sort__{later}": value})
+        | Q(_sort=value, **{f"pk__{later}": pk})
+        | Q(_sort__isnull=True)
+    )
+
+
+def _before_q(value: Any, pk: int, *, descending: bool) -> Q:
+    """Rows that come before (value, pk) in display order (nulls last)."""
+    earlier = "gt" if descending else "lt"
+    if value is None:
+        return Q(_sort__isnull=False) | Q(_sort__isnull=True, **{f"pk__{earlier}": pk})
+    return Q(**{f"_sort__{earlier}": value}) | Q(_sort=value, **{f"pk__{earlier}": pk})
+
+
+def customer_page(
+    queryset: QuerySet[Customer],
+    *,
+    sort: Sort,
+    value_type: ValueType | None,
+    after: str | None = None,
+    before: str | None = None,
+    limit: int = 25,
+) -> CustomerPage:
+    """One page of ``queryset`` in ``sort`` order, continuing after/before a cursor (1 query)."""
+    desc = sort.descending
+    backwards = bool(before) and not after
+    cursor = decode_cursor(after or before or "", value_type) if (after or before) else None
+    if value_type is None:
+        qs = queryset.annotate(_sort=F("pk"))
+    else:
+        qs = queryset.annotate(_sort=JsonTypedValue(sort.name, value_type))
+    if cursor is not None:
+        value, pk = cursor
+        qs = qs.filter(
+            _before_q(value, pk, descending=desc)
+            if backwards
+            else _after_q(value, pk, descending=desc)
+        )
+    # Display order; walking backwards reads the reverse order and flips the page.
+    forward_desc = desc != backwards
+    if value_type is None:
+        order = [F("pk").desc() if forward_desc else F("pk").asc()]
+    else:
+        # Nulls last on the page; so first when reading backwards.
+        nulls = {"nulls_first": True} if backwards else {"nulls_last": True}
+        sort_expr = F("_sort")
+        primary = sort_expr.desc(**nulls) if forward_desc else sort_expr.asc(**nulls)
+        order = [primary, F("pk").desc() if forward_desc else F("pk").asc()]
+    rows: list[Customer] = list(qs.order_by(*order)[: limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    if backwards:
+        rows.reverse()
+    has_next = more if not backwards else True
+    has_prev = (cursor is not None) if not backwards else more
+
+    def cursor_of(customer: Customer) -> str:
+        return encode_cursor(customer._sort, customer.pk)  # type: ignore[attr-defined]
+
+    return CustomerPage(
+        customers=rows,
+        next_cursor=cursor_of(rows[-1]) if rows and has_next else None,
+        prev_cursor=cursor_of(rows[0]) if rows and has_prev else None,
+    )
+
+
+def matching_for_list(
+    principal: Principal, customer_filter: CustomerFilter, *, masker: Masker
+) -> QuerySet[Customer]:
+    """The list's rows before ordering (the filter's own PII check applies)."""
+    return customers_matching(principal, customer_filter, masker=masker)

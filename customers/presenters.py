@@ -1,0 +1,226 @@
+"""Masked, display-ready structures for the customer pages and the CSV export.
+
+Templates never read ``customer.properties``: views hand them these rows, built here with
+the :class:`~datamanager.masking.Masker`, which is the only thing that turns a stored value
+into output.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from datamanager.masking import MASK, Masker
+
+from .models import Customer, Event
+from .selectors import AttributeInfo
+
+# Spreadsheet programs run cells starting with these as formulas (CSV injection).
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One value as the principal may see it."""
+
+    text: str
+    masked: bool = False
+    missing: bool = False
+    numeric: bool = False
+
+
+MISSING = Cell(text="", missing=True)
+
+
+def display_text(value: Any) -> str:
+    """A stored (already masked) value as text: lists joined, objects as JSON."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value)) if abs(value) < 1e15 else str(value)
+    if isinstance(value, list):
+        return ", ".join(display_text(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return str(value)
+
+
+def _cell(masked_value: Any) -> Cell:
+    if masked_value is None:
+        return MISSING
+    if masked_value == MASK:
+        return Cell(text=MASK, masked=True)
+    numeric = isinstance(masked_value, int | float) and not isinstance(masked_value, bool)
+    return Cell(text=display_text(masked_value), numeric=numeric)
+
+
+def customer_cell(masker: Masker, name: str, value: Any) -> Cell:
+    return _cell(masker.customer_value(name, value))
+
+
+def id_cell(masker: Masker, name: str, values: Sequence[str] | None) -> Cell:
+    if not values:
+        return MISSING
+    masked = masker.customer_ids({name: list(values)})[name]
+    if masker.hides_customer_attribute(name):
+        return Cell(text=MASK, masked=True)
+    return Cell(text=", ".join(masked))
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of the list: an ID name or a property."""
+
+    name: str
+    is_id: bool
+    type: str
+    pii: bool
+    # The principal may sort and filter by it (false for PII without Personal data).
+    usable: bool
+
+
+def columns_for(masker: Masker, attributes: Iterable[AttributeInfo]) -> list[Column]:
+    return [
+        Column(
+            name=a.name,
+            is_id=a.is_id,
+            type=a.type,
+            pii=a.pii,
+            usable=not masker.hides_customer_attribute(a.name),
+        )
+        for a in attributes
+    ]
+
+
+@dataclass(frozen=True)
+class CustomerRow:
+    pk: int
+    cells: list[Cell]
+    anonymized: bool
+
+
+def customer_rows(
+    masker: Masker,
+    customers: Iterable[Customer],
+    *,
+    id_columns: Sequence[str],
+    property_columns: Sequence[str],
+    ids: Mapping[int, Mapping[str, list[str]]],
+) -> list[CustomerRow]:
+    """Rows of the list: the ID columns, then the chosen property columns, all masked."""
+    rows = []
+    for customer in customers:
+        customer_ids = ids.get(customer.pk, {})
+        cells = [id_cell(masker, name, customer_ids.get(name)) for name in id_columns]
+        cells += [
+            customer_cell(masker, name, customer.properties.get(name)) for name in property_columns
+        ]
+        rows.append(
+            CustomerRow(pk=customer.pk, cells=cells, anonymized=customer.anonymized_at is not None)
+        )
+    return rows
+
+
+@dataclass(frozen=True)
+class ProfileAttribute:
+    name: str
+    cell: Cell
+    pii: bool
+    type: str
+
+
+def profile_ids(
+    masker: Masker, ids: Mapping[str, list[str]], catalog: Mapping[str, AttributeInfo]
+) -> list[ProfileAttribute]:
+    out = []
+    for name in sorted(ids):
+        info = catalog.get(name)
+        for value in masker.customer_ids({name: ids[name]})[name]:
+            out.append(
+                ProfileAttribute(
+                    name=name,
+                    cell=_cell(value),
+                    pii=bool(info and info.pii),
+                    type=info.type if info else "string",
+                )
+            )
+    return out
+
+
+def profile_attributes(
+    masker: Masker, customer: Customer, catalog: Mapping[str, AttributeInfo]
+) -> list[ProfileAttribute]:
+    """Every property of the customer, sorted by name, each masked per attribute."""
+    out = []
+    for name in sorted(customer.properties):
+        info = catalog.get(name)
+        out.append(
+            ProfileAttribute(
+                name=name,
+                cell=customer_cell(masker, name, customer.properties[name]),
+                pii=bool(info and info.pii),
+                type=info.type if info else "string",
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class EventItem:
+    pk: int
+    event_type: str
+    timestamp: dt.datetime
+    properties: list[tuple[str, Cell]]
+    # A short, non-PII teaser for the collapsed line: the first visible, unmasked values.
+    teaser: str
+
+
+def event_items(masker: Masker, events: Iterable[Event]) -> list[EventItem]:
+    items = []
+    for event in events:
+        type_name = event.event_type.name
+        masked = masker.event_properties(type_name, event.properties)
+        props = [(name, _cell(masked[name])) for name in sorted(masked)]
+        teaser_parts = [
+            f"{name}: {cell.text}" for name, cell in props if not cell.masked and not cell.missing
+        ][:3]
+        teaser = " · ".join(teaser_parts)
+        items.append(
+            EventItem(
+                pk=event.pk,
+                event_type=type_name,
+                timestamp=event.timestamp,
+                properties=props,
+                teaser=teaser[:160],
+            )
+        )
+    return items
+
+
+def csv_safe(text: str) -> str:
+    """Neutralize a cell a spreadsheet would run as a formula."""
+    return "'" + text if text.startswith(_FORMULA_PREFIXES) else text
+
+
+def csv_row(
+    masker: Masker,
+    *,
+    customer_pk: int,
+    properties: Mapping[str, Any],
+    ids: Mapping[str, list[str]],
+    id_columns: Sequence[str],
+    property_columns: Sequence[str],
+) -> list[str]:
+    """One CSV line: internal id, IDs (several values joined by ``;``), properties; masked."""
+    out = [str(customer_pk)]
+    for name in id_columns:
+        values = ids.get(name) or []
+        masked = masker.customer_ids({name: list(values)})[name]
+        out.append(csv_safe(";".join(str(v) for v in masked)))
+    for name in property_columns:
+        value = masker.customer_value(name, properties.get(name))
+        out.append("" if value is None else csv_safe(display_text(value)))
+    return out

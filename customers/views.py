@@ -1,0 +1,330 @@
+"""The customer filter (list), the CSV export of it, and the customer profile.
+
+Views stay thin: parse the request, call the filter / selectors / export service, and
+hand templates masked structures built by :mod:`customers.presenters`. A filter or sort
+on a PII attribute by a principal without Personal data is answered with an error page
+(403) naming the attribute, before anything is evaluated.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+from typing import Any
+from urllib.parse import urlencode
+
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    HttpResponseRedirect,
+    StreamingHttpResponse,
+)
+from django.shortcuts import render
+from django.urls import NoReverseMatch, reverse
+from django.views.generic import TemplateView
+
+from access.errors import DomainError, InvalidInput, NotFound, PiiFieldRefused
+from access.permissions import Perm
+from access.views_base import ProjectViewMixin
+from datamanager.masking import Masker
+
+from .filters import CustomerFilter, customers_matching
+from .forms import OPERATOR_CHOICES, TYPE_CHOICES, ColumnsForm, builder_rows
+from .listing import ID_SORT, PAGE_SIZES, Sort, customer_page, resolve_sort
+from .presenters import (
+    columns_for,
+    customer_cell,
+    customer_rows,
+    event_items,
+    profile_attributes,
+    profile_ids,
+)
+from .selectors import (
+    AttributeInfo,
+    customer_attributes,
+    customer_event_type_counts,
+    customer_events_page,
+    customer_get,
+    customer_list_columns,
+    customer_total,
+    event_type_names,
+    ids_of_customers,
+)
+from .services import customer_list_columns_set, customers_export_csv
+
+# Shown when the user never chose columns (those the project has, in this order).
+DEFAULT_COLUMNS = ["email", "first_name", "last_name", "city", "plan", "lifetime_value"]
+DEFAULT_COLUMN_COUNT = 6
+EVENTS_PER_PAGE = 20
+
+
+def error_page(request: HttpRequest, view: ProjectViewMixin, exc: DomainError) -> HttpResponse:
+    """The same error page for every customer page; the message names attributes only."""
+    refused = isinstance(exc, PiiFieldRefused)
+    context = {
+        "project": view.project,
+        "principal": view.principal,
+        "error": exc,
+        "refused_attribute": exc.attribute if isinstance(exc, PiiFieldRefused) else None,
+        "title": "Personal data" if refused else "This filter cannot be used",
+    }
+    return render(request, "customers/error.html", context, status=exc.status_code)
+
+
+def chosen_columns(
+    principal: Any, attributes: list[AttributeInfo], saved: list[str] | None
+) -> list[str]:
+    properties = [a.name for a in attributes if not a.is_id]
+    if saved is not None:
+        return [c for c in saved if c in properties]
+    preferred = [c for c in DEFAULT_COLUMNS if c in properties]
+    return preferred or properties[:DEFAULT_COLUMN_COUNT]
+
+
+def _bulk_url(view: ProjectViewMixin) -> str | None:
+    """Where "anonymize selected" posts, if the principal may and the page is installed."""
+    if not view.principal.has(Perm.ANONYMIZE_CUSTOMERS):
+        return None
+    try:
+        return reverse("customers:anonymize_bulk", kwargs={"token": view.project.token})
+    except NoReverseMatch:
+        return None
+
+
+def _page_size(raw: str | None) -> int:
+    try:
+        size = int(raw or PAGE_SIZES[0])
+    except ValueError:
+        return PAGE_SIZES[0]
+    return size if size in PAGE_SIZES else PAGE_SIZES[0]
+
+
+class CustomerListView(ProjectViewMixin, TemplateView):
+    """The customer filter: filter builder, chosen columns, sort, cursor pages, export."""
+
+    template_name = "customers/list.html"
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            context = self.build(request)
+        except DomainError as exc:
+            return error_page(request, self, exc)
+        return self.render_to_response(self.get_context_data(**context))
+
+    def build(self, request: HttpRequest) -> dict[str, Any]:
+        principal = self.principal
+        masker = Masker.for_principal(principal)
+        customer_filter = CustomerFilter.from_querydict(request.GET)
+        sort = Sort.parse(request.GET.get("sort"))
+        size = _page_size(request.GET.get("size"))
+        attributes = customer_attributes(self.project)
+        by_name = {a.name: a for a in attributes}
+        # Refusals first: nothing about customers is read before both checks pass.
+        value_type = resolve_sort(sort, masker, by_name)
+        matching = customers_matching(principal, customer_filter, masker=masker)
+        page = customer_page(
+            matching,
+            sort=sort,
+            value_type=value_type,
+            after=request.GET.get("after"),
+            before=request.GET.get("before"),
+            limit=size,
+        )
+        total = customer_total(matching)
+        columns = columns_for(masker, attributes)
+        id_columns = [c for c in columns if c.is_id]
+        picked = chosen_columns(principal, attributes, customer_list_columns(principal))
+        column_by_name = {c.name: c for c in columns}
+        property_columns = [column_by_name[n] for n in picked]
+        ids = ids_of_customers(c.pk for c in page.customers)
+        rows = customer_rows(
+            masker,
+            page.customers,
+            id_columns=[c.name for c in id_columns],
+            property_columns=picked,
+            ids=ids,
+        )
+        filter_pairs = customer_filter.to_pairs()
+        base = [*filter_pairs, *([("sort", sort.param)] if sort != Sort() else [])]
+        if size != PAGE_SIZES[0]:
+            base.append(("size", str(size)))
+        condition_rows, event_rows = builder_rows(customer_filter)
+        list_url = reverse("customers:list", kwargs={"token": self.project.token})
+
+        def url(pairs: list[tuple[str, str]]) -> str:
+            return list_url + ("?" + urlencode(pairs) if pairs else "")
+
+        # Only attributes the principal may sort by get a link (never PII without permission).
+        property_headers = [
+            {
+                "col": c,
+                "link": url([*filter_pairs, ("sort", sort.toggled(c.name).param)])
+                if c.usable
+                else None,
+            }
+            for c in property_columns
+        ]
+        return {
+            "customer_filter": customer_filter,
+            "filter_querystring": customer_filter.to_querystring(),
+            "rows": rows,
+            "id_columns": id_columns,
+            "property_columns": property_columns,
+            "all_property_columns": [c for c in columns if not c.is_id],
+            "picked": picked,
+            "filter_fields": [c for c in columns if c.usable],
+            "hidden_fields": [c.name for c in columns if not c.usable],
+            "event_types": event_type_names(self.project),
+            "operators": OPERATOR_CHOICES,
+            "value_types": TYPE_CHOICES,
+            "condition_rows": condition_rows,
+            "event_rows": event_rows,
+            "sort": sort,
+            "property_headers": property_headers,
+            "id_sort_link": url([*filter_pairs, ("sort", sort.toggled(ID_SORT).param)]),
+            "total": total,
+            "page_size": size,
+            "page_sizes": PAGE_SIZES,
+            "next_url": url([*base, ("after", page.next_cursor)]) if page.next_cursor else None,
+            "prev_url": url([*base, ("before", page.prev_cursor)]) if page.prev_cursor else None,
+            "first_url": url(base) if page.prev_cursor else None,
+            "current_querystring": urlencode(base),
+            "can_export": principal.has(Perm.EXPORT_CUSTOMERS),
+            "export_url": reverse("customers:export_csv", kwargs={"token": self.project.token})
+            + ("?" + urlencode(filter_pairs) if filter_pairs else ""),
+            "bulk_url": _bulk_url(self),
+            "can_see_personal_data": masker.can_see_personal_data,
+            "size_param_pairs": [p for p in base if p[0] != "size"],
+        }
+
+
+class CustomerColumnsView(ProjectViewMixin):
+    """Save the column picker's choice (POST), then go back to the same filtered list."""
+
+    http_method_names = ["post"]
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        attributes = customer_attributes(self.project)
+        form = ColumnsForm(request.POST, names=[a.name for a in attributes])
+        list_url = reverse("customers:list", kwargs={"token": self.project.token})
+        if not form.is_valid():
+            return error_page(request, self, InvalidInput("Choose columns from the list."))
+        try:
+            customer_list_columns_set(actor=self.principal, columns=form.cleaned_data["column"])
+        except DomainError as exc:
+            return error_page(request, self, exc)
+        # Only a query string is carried over, so this cannot redirect anywhere else.
+        back = form.cleaned_data["next"].replace("\r", "").replace("\n", "").lstrip("?")
+        return HttpResponseRedirect(list_url + ("?" + back if back else ""))
+
+
+class CustomerExportCsvView(ProjectViewMixin):
+    """The current filter and columns as CSV, streamed, masked like the page, audited."""
+
+    permission_required = Perm.EXPORT_CUSTOMERS
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        try:
+            customer_filter = CustomerFilter.from_querydict(request.GET)
+            attributes = customer_attributes(self.project)
+            columns = chosen_columns(
+                self.principal, attributes, customer_list_columns(self.principal)
+            )
+            export = customers_export_csv(
+                actor=self.principal, customer_filter=customer_filter, columns=columns
+            )
+        except DomainError as exc:
+            return error_page(request, self, exc)
+        response = StreamingHttpResponse(export.lines(), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{export.filename}"'
+        response["X-Row-Count"] = str(export.row_count)
+        return response
+
+
+def _encode_event_cursor(timestamp: dt.datetime, pk: int) -> str:
+    raw = json.dumps([timestamp.isoformat(), pk]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_event_cursor(raw: str) -> tuple[dt.datetime, int]:
+    try:
+        padded = raw + "=" * (-len(raw) % 4)
+        iso, pk = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        timestamp = dt.datetime.fromisoformat(iso)
+    except (ValueError, TypeError, binascii.Error):
+        raise InvalidInput("The page link is not valid; start again from the newest.") from None
+    if not isinstance(pk, int) or timestamp.tzinfo is None:
+        raise InvalidInput("The page link is not valid; start again from the newest.")
+    return timestamp, pk
+
+
+class CustomerDetailView(ProjectViewMixin, TemplateView):
+    """The customer profile: IDs, attributes, dates, state, and the event timeline."""
+
+    template_name = "customers/detail.html"
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            customer = customer_get(self.principal, kwargs["pk"])
+        except NotFound as exc:
+            raise Http404("Customer not found.") from exc
+        try:
+            context = self.build(request, customer)
+        except DomainError as exc:
+            return error_page(request, self, exc)
+        return self.render_to_response(self.get_context_data(**context))
+
+    def build(self, request: HttpRequest, customer: Any) -> dict[str, Any]:
+        masker = Masker.for_principal(self.principal)
+        catalog = {a.name: a for a in customer_attributes(self.project)}
+        event_type = (request.GET.get("type") or "").strip()[:128] or None
+        raw_before = request.GET.get("before")
+        before = _decode_event_cursor(raw_before) if raw_before else None
+        events, more = customer_events_page(
+            customer, event_type=event_type, before=before, limit=EVENTS_PER_PAGE
+        )
+        type_counts = customer_event_type_counts(customer)
+        detail_url = reverse(
+            "customers:detail", kwargs={"token": self.project.token, "pk": customer.pk}
+        )
+        type_pairs = [("type", event_type)] if event_type else []
+        first_name = customer_cell(masker, "first_name", customer.properties.get("first_name"))
+        last_name = customer_cell(masker, "last_name", customer.properties.get("last_name"))
+        name_parts = [c.text for c in (first_name, last_name) if not c.missing and not c.masked]
+        return {
+            "customer": customer,
+            "display_name": " ".join(name_parts),
+            "ids": profile_ids(
+                masker, ids_of_customers([customer.pk]).get(customer.pk, {}), catalog
+            ),
+            "attributes": profile_attributes(masker, customer, catalog),
+            "events": event_items(masker, events),
+            "event_type": event_type,
+            "type_counts": type_counts,
+            "event_total": sum(n for _, n in type_counts),
+            "detail_url": detail_url,
+            "older_url": (
+                detail_url
+                + "?"
+                + urlencode(
+                    [
+                        *type_pairs,
+                        ("before", _encode_event_cursor(events[-1].timestamp, events[-1].pk)),
+                    ]
+                )
+                + "#timeline"
+                if more and events
+                else None
+            ),
+            "newest_url": (
+                detail_url + ("?" + urlencode(type_pairs) if type_pairs else "") + "#timeline"
+                if before
+                else None
+            ),
+            "can_see_personal_data": masker.can_see_personal_data,
+            "list_url": reverse("customers:list", kwargs={"token": self.project.token}),
+        }
