@@ -49,6 +49,11 @@
         badge.classList.toggle("has-flags", flagged > 0);
       }
     });
+    var suggestCount = document.getElementById("dm-suggest-count");
+    if (suggestCount) {
+      var open = form.querySelectorAll("tr.dm-row[data-suggested='1'][data-pii='0']").length;
+      suggestCount.textContent = String(open);
+    }
     if (bar) {
       countEl.textContent = String(count);
       countLabel.textContent = count === 1 ? "unsaved change" : "unsaved changes";
