@@ -156,3 +156,31 @@ def test_unflag_asks_in_a_dialog_and_discard_resets(
     page.fill("#dm-q", "name")
     assert page.locator("tr.dm-row[data-name='first_name']").is_visible()
     assert not page.locator("tr.dm-row[data-name='city']").is_visible()
+
+
+def test_works_without_javascript(
+    browser: Any, live_server: Any, transactional_db: Any, screenshot_dir: Path
+) -> None:
+    """The lock is a label for a checkbox: flagging and saving is a plain form post."""
+    project = _demo()
+    context = browser.new_context(
+        java_script_enabled=False, viewport={"width": 1366, "height": 860}
+    )
+    page = context.new_page()
+    try:
+        sign_in(page, live_server, "admin", "demo-admin-pass")
+        page.goto(f"{live_server.url}/projects/{project.token}/data-manager/")
+        last_name = CustomerAttribute.objects.get(project=project, name="last_name")
+        page.click(f"label[for='ca-{last_name.pk}-pii']")
+        page.click("#dm-save")
+        page.wait_for_load_state("networkidle")
+        assert "Saved 1 change." in page.inner_text("main")
+        last_name.refresh_from_db()
+        assert last_name.pii
+        # Tabs are links, events expand with <details>.
+        page.click("a.dm-tab[data-tab='events']")
+        purchase = page.locator("details.dm-event[data-name='purchase']")
+        purchase.locator("summary.dm-event-head").click()
+        assert purchase.locator("tr.dm-row[data-name='total']").is_visible()
+    finally:
+        context.close()
