@@ -272,12 +272,16 @@ def print_table(results: list[Result], extra: list[tuple[str, str, str]]) -> Non
 # Export in a subprocess ---------------------------------------------------------------
 
 
-def export_worker(db: str, username: str, url: str) -> None:
+def export_worker(db: str, username: str, url: str, *, with_proposals: bool = False) -> None:
     """Stream one export through the test client; print rows, seconds and peak RSS as JSON."""
     _configure(db)
     import django
 
     django.setup()
+    if with_proposals:
+        from bench import proposals
+
+        proposals.apply()
     from django.contrib.auth import get_user_model
 
     client = client_for(get_user_model().objects.get(username=username))
@@ -311,9 +315,75 @@ def export_worker(db: str, username: str, url: str) -> None:
     )
 
 
-def run_export(db: str, username: str, url: str) -> dict[str, Any]:
+def copy_export_worker(db: str, username: str) -> None:
+    """The physical limit: the same CSV (IDs, default columns, masked in SQL) via COPY."""
+    _configure(db)
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+
+    from access.models import Project
+    from access.selectors import principal_for_user
+    from customers.views import DEFAULT_COLUMNS
+    from datamanager.masking import MASK, Masker
+
+    project = Project.objects.get(name=PROJECT_NAME)
+    principal = principal_for_user(get_user_model().objects.get(username=username), project)
+    masker = Masker.for_principal(principal)
+    # The masking decision is the Masker's, per column; SQL only writes the constant.
+    selects = ["c.id"]
+    for id_name in ("cookie", "registered"):
+        # One grouped pass over the IDs, merged on the customer id (no per-row subquery).
+        selects.append(
+            f"'{MASK}'" if masker.hides_customer_attribute(id_name) else f"ids.{id_name}"
+        )
+    for column in DEFAULT_COLUMNS:
+        selects.append(
+            f"'{MASK}'"
+            if masker.hides_customer_attribute(column)
+            else f"c.properties ->> '{column}'"
+        )
+    sql = (
+        f"COPY (SELECT {', '.join(selects)} FROM customers_customer c LEFT JOIN ("
+        "SELECT customer_id,"
+        " string_agg(value, ';' ORDER BY id) FILTER (WHERE name = 'cookie') AS cookie,"
+        " string_agg(value, ';' ORDER BY id) FILTER (WHERE name = 'registered') AS registered"
+        f" FROM customers_customerid WHERE project_id = {project.pk} GROUP BY customer_id"
+        f") ids ON ids.customer_id = c.id WHERE c.project_id = {project.pk} ORDER BY c.id"
+        ") TO STDOUT WITH (FORMAT csv, HEADER)"
+    )
+    started = time.perf_counter()
+    rows = size = 0
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        for block in copy:
+            rows += bytes(block).count(b"\n")
+            size += len(block)
+    seconds = time.perf_counter() - started
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        json.dumps(
+            {
+                "status": 200,
+                "streaming": True,
+                "rows": rows - 1,
+                "bytes": size,
+                "seconds": seconds,
+                "peak_mb": peak_mb,
+            }
+        )
+    )
+
+
+def run_export(db: str, username: str, url: str, *, with_proposals: bool) -> dict[str, Any]:
+    worker = (
+        ["--copy-export-worker", username] if url == "COPY" else ["--export-worker", username, url]
+    )
+    if with_proposals:
+        worker.append("--with-proposals")
     out = subprocess.run(
-        [sys.executable, __file__, "--db", db, "--export-worker", username, url],
+        [sys.executable, __file__, "--db", db, *worker],
         capture_output=True,
         text=True,
         check=False,
@@ -364,7 +434,7 @@ def run_all(
     token = bench.project.token
     deep_rows = min(500_000, max(bench.customers // 2, 1))
     deep = _cursor_after(bench, deep_rows)
-    size = 100  # the admin changelist's page size, so both pages show the same rows
+    size = args.size  # the list's default is 25; Django's admin shows 100
     list_url = f"/projects/{token}/customers/"
     plan = "premium"
     cases = [
@@ -454,13 +524,17 @@ def run_all(
         )
     if "export" not in skip:
         url = f"/projects/{token}/customers/export.csv"
-        for who, user in (("admin", bench.admin), ("marketer", bench.marketer)):
-            print(f"CSV export of every customer as {who} (subprocess)")
-            out = run_export(args.db, user.username, url)
+        users = {"admin": bench.admin, "marketer": bench.marketer}
+        wanted = [w.strip() for w in args.export_as.split(",") if w.strip() in users]
+        runs = [("CSV export", who, users[who], url) for who in wanted]
+        runs += [("CSV via COPY (limit)", who, users[who], "COPY") for who in wanted]
+        for label, who, user, target in runs:
+            print(f"{label} of every customer as {who} (subprocess)")
+            out = run_export(args.db, user.username, target, with_proposals=args.with_proposals)
             rate = out["rows"] / out["seconds"] if out["seconds"] else 0.0
             extra.append(
                 (
-                    f"CSV export as {who}: {out['rows']:,} rows",
+                    f"{label} as {who}: {out['rows']:,} rows",
                     f"{rate:,.0f}/s",
                     f"{out['seconds']:.1f} s, peak RSS {out['peak_mb']:.0f} MB, "
                     f"{out['bytes'] / 1e6:.0f} MB, HTTP {out['status']}, streaming={out['streaming']}",
@@ -484,15 +558,30 @@ def main() -> None:
     parser.add_argument(
         "--admin-requests", type=int, default=10, help="timed requests per admin case"
     )
+    parser.add_argument(
+        "--export-as", default="admin", help="comma list of admin,marketer (default admin)"
+    )
+    parser.add_argument(
+        "--with-proposals",
+        action="store_true",
+        help="apply bench/proposals.py (proposed changes, as monkeypatches) before timing",
+    )
+    parser.add_argument(
+        "--size", type=int, default=25, help="customer filter page size (25, 50, 100)"
+    )
     parser.add_argument("--prepare-only", action="store_true", help="load the data and stop")
     parser.add_argument("--skip", default="", help="comma list: filter,admin,profile,export")
+    parser.add_argument("--copy-export-worker", metavar="USERNAME", help=argparse.SUPPRESS)
     parser.add_argument(
         "--export-worker", nargs=2, metavar=("USERNAME", "URL"), help=argparse.SUPPRESS
     )
     args = parser.parse_args()
 
     if args.export_worker:
-        export_worker(args.db, *args.export_worker)
+        export_worker(args.db, *args.export_worker, with_proposals=args.with_proposals)
+        return
+    if args.copy_export_worker:
+        copy_export_worker(args.db, args.copy_export_worker)
         return
 
     _configure(args.db)
@@ -500,6 +589,11 @@ def main() -> None:
     bench = prepare(args.customers, args.events_per_customer)
     if args.prepare_only:
         return
+    if args.with_proposals:
+        from bench import proposals
+
+        for change in proposals.apply():
+            print(f"proposal applied: {change}")
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     results: list[Result] = []
     extra: list[tuple[str, str, str]] = []
