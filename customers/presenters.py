@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,7 @@ from .selectors import AttributeInfo
 
 # Spreadsheet programs run cells starting with these as formulas (CSV injection).
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"^[+-]?[0-9][0-9 ().-]*$")
 
 
 @dataclass(frozen=True)
@@ -201,8 +203,14 @@ def event_items(masker: Masker, events: Iterable[Event]) -> list[EventItem]:
 
 
 def csv_safe(text: str) -> str:
-    """Neutralize a cell a spreadsheet would run as a formula."""
-    return "'" + text if text.startswith(_FORMULA_PREFIXES) else text
+    """Neutralize a cell a spreadsheet would run as a formula.
+
+    Phone numbers and signed numbers ("+421 900 111 222", "-12.5") are left alone: without
+    letters or call syntax they cannot run anything, and mangling them would corrupt data.
+    """
+    if not text.startswith(_FORMULA_PREFIXES) or _PLAIN_NUMBER.match(text):
+        return text
+    return "'" + text
 
 
 def csv_row(
@@ -218,6 +226,9 @@ def csv_row(
     out = [str(customer_pk)]
     for name in id_columns:
         values = ids.get(name) or []
+        if values and masker.hides_customer_attribute(name):
+            out.append(MASK)  # one mask per cell, as on screen
+            continue
         masked = masker.customer_ids({name: list(values)})[name]
         out.append(csv_safe(";".join(str(v) for v in masked)))
     for name in property_columns:

@@ -101,11 +101,11 @@ class AttributeInfo:
 
 
 def customer_attributes(project: Project) -> list[AttributeInfo]:
-    """The project's customer ID names and properties, IDs first, in one query."""
+    """The project's customer ID names (hard IDs first) and properties, in one query."""
     return [
         AttributeInfo(name=name, is_id=kind == AttributeKind.ID, type=type_, pii=pii)
         for name, kind, type_, pii in CustomerAttribute.objects.filter(project=project)
-        .order_by("kind", "name")
+        .order_by("kind", "-hard", "name")
         .values_list("name", "kind", "type", "pii")
     ]
 
