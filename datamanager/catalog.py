@@ -61,7 +61,7 @@ def _cache_key(project_id: int) -> str:
 
 
 def _catalog_is_cached() -> bool:
-    backend = settings.CACHES["default"]["BACKEND"]
+    backend = str(settings.CACHES["default"]["BACKEND"])
     return "locmem" not in backend.lower() and "dummy" not in backend.lower()
 
 

@@ -215,14 +215,6 @@ class AppliedChange:
 class CatalogChangeResult:
     changes: list[AppliedChange]
 
-    @property
-    def unflagged(self) -> list[str]:
-        return [
-            _label(c.event_type, c.attribute)
-            for c in self.changes
-            if c.field == "pii" and not c.new
-        ]
-
 
 class UnflagNotConfirmed(InvalidInput):
     """Unflagging makes values visible to everyone; the caller must confirm it explicitly."""

@@ -226,3 +226,24 @@ def test_restricted_user_never_receives_a_canary(world: World) -> None:
         assert_no_canary(html)
     assert "personal data" in pages[0]
     assert all(c in _client(world.admin).get(_url(world)).content.decode() for c in CANARIES)
+
+
+def test_page_queries_do_not_grow_with_customers_or_attributes(world: World) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = _client(world.admin)
+    client.get(_url(world))  # warm the session and the catalog
+    with CaptureQueriesContext(connection) as before:
+        client.get(_url(world))
+    for i in range(15):
+        factories.track_customer(
+            world.project,
+            {"registered": f"n{i}@example.test"},
+            {f"extra_{i}": i, "city": "Brno"},
+            [("purchase", {f"note_{i}": "x", "total": i})],
+        )
+    with CaptureQueriesContext(connection) as after:
+        html = client.get(_url(world)).content.decode()
+    assert "<code>extra_14</code>" in html and "<code>note_14</code>" in html
+    assert len(after.captured_queries) == len(before.captured_queries)
