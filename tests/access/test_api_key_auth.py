@@ -34,8 +34,9 @@ class Probe(ProjectAPIView):
 
 
 def call(token: Any, authorization: str | None) -> Any:
-    headers = {"HTTP_AUTHORIZATION": authorization} if authorization else {}
-    request = APIRequestFactory().get(f"/probe/{token}/", **headers)
+    request = APIRequestFactory().get(f"/probe/{token}/")
+    if authorization:
+        request.META["HTTP_AUTHORIZATION"] = authorization
     response = Probe.as_view()(request, token=str(token))
     response.render()
     return response.status_code, json.loads(response.content)

@@ -26,6 +26,10 @@ def url(name: str, world: World, **kwargs: Any) -> str:
     return reverse(f"access:{name}", kwargs={"token": world.project.token, **kwargs})
 
 
+def streamed(response: Any) -> bytes:
+    return b"".join(response.streaming_content)
+
+
 @pytest.fixture
 def admin_client(world: World) -> Client:
     client = Client(REMOTE_ADDR="198.51.100.23")
@@ -54,7 +58,7 @@ def test_personal_data_toggle_applies_on_the_very_next_request(
 
     def mark_sees_personal_data() -> bool:
         response = mark_client.get(home)
-        return bool(response.wsgi_request.principal.can_see_personal_data)
+        return bool(response.wsgi_request.principal.can_see_personal_data)  # type: ignore[attr-defined]
 
     assert not mark_sees_personal_data()
     grant = url("member_grant", world, user_id=world.marketer.pk)
@@ -236,7 +240,7 @@ def test_audit_log_filters_paginates_and_exports(world: World, admin_client: Cli
     assert len(page.context["page_obj"].object_list) == 50
     newest = page.context["page_obj"].object_list[0]
     assert newest.target_id == "59"
-    page2 = admin_client.get(url("audit", world), {"action": "test.bulk", "page": 2})
+    page2 = admin_client.get(url("audit", world), {"action": "test.bulk", "page": "2"})
     assert len(page2.context["page_obj"].object_list) == 10
     old = admin_client.get(
         url("audit", world),
@@ -251,7 +255,7 @@ def test_audit_log_filters_paginates_and_exports(world: World, admin_client: Cli
     response = admin_client.get(url("audit_csv", world), {"action": "test.bulk"})
     assert response.status_code == 200
     assert response.streaming
-    text = b"".join(response.streaming_content).decode()
+    text = streamed(response).decode()
     rows = list(csv.reader(io.StringIO(text)))
     assert rows[0][:3] == ["time", "actor", "action"]
     assert len(rows) == 61
@@ -262,7 +266,7 @@ def test_audit_never_holds_pii(world: World, admin_client: Client) -> None:
     """The world fixture tracked canary customers and flagged PII: none of it is audited."""
     admin_client.post(url("member_create", world), {"email": "x@staff.invalid"})
     html = admin_client.get(url("audit", world)).content.decode()
-    csv_text = b"".join(admin_client.get(url("audit_csv", world)).streaming_content).decode()
+    csv_text = streamed(admin_client.get(url("audit_csv", world))).decode()
     assert "member.add" in csv_text and "pii" in csv_text.lower()
     assert_no_canary(html)
     assert_no_canary(csv_text)
@@ -271,9 +275,7 @@ def test_audit_never_holds_pii(world: World, admin_client: Client) -> None:
 def test_audit_csv_neutralises_formulas(world: World, admin_client: Client) -> None:
     actor = principal_for_user(world.admin, world.project)
     audit_record(actor=actor, action="test.formula", details={"name": "=HYPERLINK(1)"})
-    text = b"".join(
-        admin_client.get(url("audit_csv", world), {"action": "test.formula"}).streaming_content
-    ).decode()
+    text = streamed(admin_client.get(url("audit_csv", world), {"action": "test.formula"})).decode()
     row = list(csv.reader(io.StringIO(text)))[1]
     assert all(not cell.startswith("=") for cell in row)
 
