@@ -21,6 +21,9 @@ permitted          200, a documented redirect,      GET 200; POST ``{}`` neither
                    or 405 for a POST-only page      nor a server error
 =================  ===============================  ===================================
 
+Also, every GET URL naming an object by id is requested by a permitted caller with the id of
+an object of *another* project: it must answer 404, exactly as for a missing object.
+
 URL kwargs other than ``token`` are filled from objects made in the fixture, by kwarg name
 (``KWARG_VALUES``); an unknown kwarg name fails loudly, so whoever adds such a URL adds its
 factory here and the URL is covered.
@@ -197,11 +200,10 @@ def fill(route: Route, objects: Objects) -> str:
     return "/" + KWARG_RE.sub(replace, route.route)
 
 
-@pytest.fixture
-def objects(world: World) -> Objects:
+def build_objects(project: Project, customer: Customer, member: Any, api_key: Any) -> Objects:
+    """A custom role, a job and catalog entries in ``project``, next to the given objects."""
     from datamanager.models import CustomerAttribute, EventAttribute, EventType
 
-    project = world.project
     system = factories.system(project)
     role = role_create(actor=system, name="Matrix custom", permissions=[Perm.VIEW_CUSTOMERS])
     job = AnonymizationJob.objects.create(
@@ -217,13 +219,32 @@ def objects(world: World) -> Objects:
     }
     return Objects(
         project=project,
-        customer=world.customer,
+        customer=customer,
         job=job,
-        member=world.marketer,
+        member=member,
         custom_role=role,
-        api_key=world.masked_key.key,
+        api_key=api_key,
         extra=extra,
     )
+
+
+@pytest.fixture
+def objects(world: World) -> Objects:
+    return build_objects(world.project, world.customer, world.marketer, world.masked_key.key)
+
+
+@pytest.fixture
+def foreign_objects(world: World) -> Objects:
+    """The same kinds of objects, in the other project."""
+    other = world.other_project
+    customer = factories.track_customer(
+        other,
+        {"registered": "foreign@other.test"},
+        {"email": "foreign@other.test"},
+        [("purchase", {"total": 1})],
+    )
+    key = factories.make_key(other, "read_customers", name="Foreign").key
+    return build_objects(other, customer, world.outsider, key)
 
 
 def member_without(project: Project, perm: Perm) -> Any:
@@ -353,3 +374,50 @@ def test_an_unknown_url_kwarg_fails_loudly(objects: Objects) -> None:
     assert fill(known, objects) == (
         f"/projects/{objects.project.token}/settings/roles/{objects.custom_role.pk}/"
     )
+
+
+# Kwargs naming one object by its id: another project's id must answer 404, not the object.
+ID_KWARGS = set(KWARG_VALUES) - {
+    "token",
+    "event_type",
+    "event_type_name",
+    "attribute",
+    "attribute_name",
+    "name",
+}
+
+
+def fill_foreign(route: Route, objects: Objects, foreign: Objects) -> str:
+    """The route in ``objects``' project, with every id kwarg pointing into ``foreign``."""
+
+    def replace(match: re.Match[str]) -> str:
+        conv, name = match.group("conv") or "str", match.group("name")
+        source = foreign if name in ID_KWARGS else objects
+        return KWARG_VALUES[name](conv, source)
+
+    fill(route, objects)  # fails loudly on unknown kwargs first
+    return "/" + KWARG_RE.sub(replace, route.route)
+
+
+FOREIGN_ROUTES = [
+    r
+    for r in ROUTES
+    if "get" in r.methods
+    and "<regex>" not in r.route
+    and any(name in ID_KWARGS for _conv, name in r.kwargs)
+]
+
+
+@pytest.mark.parametrize("route", FOREIGN_ROUTES, ids=_route_id)
+def test_another_projects_object_answers_404(
+    route: Route, world: World, objects: Objects, foreign_objects: Objects
+) -> None:
+    """A permitted caller naming another project's object by id gets 404, as for a missing one."""
+    url = fill_foreign(route, objects, foreign_objects)
+    if route.kind == "page":
+        client = Client()
+        client.force_login(world.admin)
+        response = client.get(url)
+    else:
+        response = Client().get(url, headers={"authorization": world.full_key.basic})
+    assert response.status_code == 404, f"GET {url} -> {response.status_code}"
