@@ -52,6 +52,8 @@ def test_failed_logins_lock_the_account_from_any_address(member: object) -> None
     )
     assert response.status_code == 429
     assert "Too many sign-in attempts" in response.content.decode()
+    minutes = round(settings.AXES_COOLOFF_TIME * 60)
+    assert f"Try again in {minutes} minutes" in response.content.decode()
 
 
 def test_failed_logins_lock_the_address_for_every_account(member: object) -> None:
