@@ -32,6 +32,8 @@ class Cell:
     masked: bool = False
     missing: bool = False
     numeric: bool = False
+    # How many further values the cell holds (a customer's second and third cookie).
+    more: int = 0
 
 
 MISSING = Cell(text="", missing=True)
@@ -66,10 +68,10 @@ def customer_cell(masker: Masker, name: str, value: Any) -> Cell:
 def id_cell(masker: Masker, name: str, values: Sequence[str] | None) -> Cell:
     if not values:
         return MISSING
-    masked = masker.customer_ids({name: list(values)})[name]
     if masker.hides_customer_attribute(name):
-        return Cell(text=MASK, masked=True)
-    return Cell(text=", ".join(masked))
+        return Cell(text=MASK, masked=True)  # one mask: not even the number of values shows
+    shown = masker.customer_ids({name: list(values)})[name]
+    return Cell(text=str(shown[0]), more=len(shown) - 1)
 
 
 @dataclass(frozen=True)
