@@ -22,14 +22,13 @@ half-anonymized customer and the next run continues with the first pending item.
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.db import OperationalError, connection, transaction
-from django.db.models import Case, Count, F, Func, JSONField, Q, QuerySet, When
+from django.db.models import Case, Count, F, Func, JSONField, Model, Q, QuerySet, When
 from django.utils import timezone
 
 from access.errors import DomainError, InvalidInput, NotFound
@@ -117,6 +116,40 @@ def _events_with_any_key(names: Sequence[str]) -> Q:
     return Q()
 
 
+def random_token_sql() -> str:
+    """SQL for 32 random hex characters from the database's strong random source."""
+    if connection.vendor == "postgresql":
+        return "replace(CAST(gen_random_uuid() AS TEXT), '-', '')"
+    if connection.vendor == "sqlite":
+        return "lower(hex(randomblob(16)))"
+    raise NotImplementedError(f"No random token SQL for {connection.vendor}.")
+
+
+def _insert_per_customer(
+    model: type[Model], columns: Mapping[str, str], params: Sequence[Any], pks: Sequence[int]
+) -> None:
+    """``INSERT INTO model (columns) SELECT <expressions> FROM customer WHERE id IN pks``.
+
+    ``columns`` maps a column to a SQL expression over the customer row (``id``) or
+    ``%s``, filled from ``params`` in order, each prepared by the model field as an
+    ordinary save would (JSON, datetimes).
+    """
+    prepared: list[Any] = []
+    values = iter(params)
+    for column, expression in columns.items():
+        if expression == "%s":
+            field = model._meta.get_field(column.removesuffix("_id"))
+            prepared.append(field.get_db_prep_save(next(values), connection))
+    marks = ", ".join(["%s"] * len(pks))
+    sql = (
+        f"INSERT INTO {model._meta.db_table} ({', '.join(columns)}) "  # noqa: S608
+        f"SELECT {', '.join(columns.values())} FROM {Customer._meta.db_table} "
+        f"WHERE id IN ({marks})"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*prepared, *pks])
+
+
 # The service ------------------------------------------------------------------------------------
 
 
@@ -189,13 +222,19 @@ def _anonymize_chunk(
     )
 
     CustomerId.objects.filter(customer_id__in=pks).delete()
-    CustomerId.objects.bulk_create(
-        [
-            CustomerId(
-                project=project, customer_id=pk, name=NEW_COOKIE_NAME, value=secrets.token_hex(16)
-            )
-            for pk in pks
-        ]
+    # The new IDs, events and audit rows are INSERT ... SELECT over the chunk's customers:
+    # one statement each, no Python object per row.
+    _insert_per_customer(
+        CustomerId,
+        {
+            "project_id": "%s",
+            "customer_id": "id",
+            "name": "%s",
+            "value": random_token_sql(),
+            "created_at": "%s",
+        },
+        [project.pk, NEW_COOKIE_NAME, now],
+        pks,
     )
 
     if plan.event_keys:
@@ -215,38 +254,49 @@ def _anonymize_chunk(
             )
         )
 
-    Event.objects.bulk_create(
-        [
-            Event(
-                project=project,
-                customer_id=pk,
-                event_type_id=plan.system_event_type_id,
-                timestamp=now,
-                properties={"source": source},
-            )
-            for pk in pks
-        ]
+    _insert_per_customer(
+        Event,
+        {
+            "project_id": "%s",
+            "customer_id": "id",
+            "event_type_id": "%s",
+            "timestamp": "%s",
+            "properties": "%s",
+        },
+        [project.pk, plan.system_event_type_id, now, {"source": source}],
+        pks,
     )
 
     details: dict[str, Any] = {"source": source}
     if job is not None:
         details["job"] = job.pk
-    # One audit event per customer, written as audit_record would, in one INSERT.
-    AuditEvent.objects.bulk_create(
+    # One audit event per customer, with the fields audit_record would write.
+    _insert_per_customer(
+        AuditEvent,
+        {
+            "project_id": "%s",
+            "actor_user_id": "%s",
+            "actor_api_key_id": "%s",
+            "actor_label": "%s",
+            "action": "%s",
+            "target_type": "%s",
+            "target_id": "CAST(id AS TEXT)",
+            "details": "%s",
+            "ip": "%s",
+            "created_at": "%s",
+        },
         [
-            AuditEvent(
-                project=project,
-                actor_user=actor.user,
-                actor_api_key=actor.api_key,
-                actor_label=actor.label[:200],
-                action="customer.anonymize",
-                target_type="customer",
-                target_id=str(pk),
-                details=details,
-                ip=actor.ip,
-            )
-            for pk in pks
-        ]
+            project.pk,
+            actor.user.pk if actor.user is not None else None,
+            actor.api_key.pk if actor.api_key is not None else None,
+            actor.label[:200],
+            "customer.anonymize",
+            "customer",
+            details,
+            actor.ip,
+            now,
+        ],
+        pks,
     )
     return pks
 
@@ -549,9 +599,11 @@ def anonymization_job_step(*, job_id: int, size: int | None = None) -> bool:
                     source=job.source,
                     job=job,
                 )
-                AnonymizationJobItem.objects.filter(pk__in=[pk for pk, _ in items]).update(
-                    done=True
-                )
+                # The chunk is every pending item up to the last one read (we hold the job's
+                # lock, so nobody else marks items): no id list to send back.
+                AnonymizationJobItem.objects.filter(
+                    job=job, done=False, pk__lte=items[-1][0]
+                ).update(done=True)
                 job.done = min(job.total, job.done + len(items))
             if (
                 len(items) < size

@@ -119,7 +119,11 @@ def test_chunks_give_the_same_result(world: World, settings: Any) -> None:
     assert len(done) == 6
     assert_anonymized(world.customer, source="cli")
     assert Customer.objects.filter(anonymized_at__isnull=True, project=world.project).count() == 0
-    assert CustomerId.objects.filter(project=world.project).count() == 6
+    cookies = list(CustomerId.objects.filter(project=world.project).values_list("name", "value"))
+    assert len(cookies) == 6 and {name for name, _ in cookies} == {"cookie"}
+    # Fresh random tokens from the database: 32 hex characters, all different.
+    assert all(len(v) == 32 and set(v) <= set("0123456789abcdef") for _, v in cookies)
+    assert len({v for _, v in cookies}) == 6
 
 
 def test_preview_names_attributes_and_counts_without_values(world: World) -> None:
