@@ -32,11 +32,13 @@ def _open_pages(page: Any, live_server: Any, project: Any, customer: Customer) -
 
 def _profile_customer(project: Any) -> Customer:
     """A customer with a purchase (so the timeline shows PII event attributes)."""
-    return (
+    customer = (
         Customer.objects.filter(project=project, events__event_type__name="purchase")
         .order_by("pk")
         .first()
     ) or Customer.objects.filter(project=project).order_by("pk").first()
+    assert customer is not None
+    return customer
 
 
 def test_marketer_sees_no_demo_pii_and_admin_does(
