@@ -21,11 +21,46 @@ def limit(name: str) -> int:
     return int(settings.EXPONEA_LIMITS[name])
 
 
-def clean_name(name: Any, *, what: str) -> str:
+def storable_text(text: str) -> bool:
+    """False for text PostgreSQL cannot store: a NUL character or a lone surrogate."""
+    if text.isascii():
+        return "\x00" not in text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
+
+
+def storable(value: Any) -> bool:
+    """True if every string in a JSON value (keys too) can be stored by PostgreSQL."""
+    if isinstance(value, str):
+        return storable_text(value)
+    if isinstance(value, list):
+        return all(storable(v) for v in value)
+    if isinstance(value, dict):
+        return all(storable_text(str(k)) and storable(v) for k, v in value.items())
+    return True
+
+
+# Names that passed the checks below (the same few hundred names arrive on every request).
+_checked_names: set[str] = set()
+_CHECKED_NAMES_MAX = 50_000
+
+
+def clean_name(name: Any, *, what: str, max_chars: int | None = None) -> str:
+    """A non-empty name within ``NAME_CHARS`` (pass ``max_chars`` when checking many)."""
+    most = max_chars if max_chars is not None else limit("NAME_CHARS")
+    if type(name) is str and name in _checked_names and len(name) <= most:
+        return name
     if not isinstance(name, str) or not name.strip():
         raise InvalidInput(f"{what} must be a non-empty string.")
-    if len(name) > limit("NAME_CHARS"):
-        raise InvalidInput(f"{what} is longer than {limit('NAME_CHARS')} characters.")
+    if not storable_text(name):
+        raise InvalidInput(f"{what} contains a NUL character or invalid Unicode.")
+    if len(name) > most:
+        raise InvalidInput(f"{what} is longer than {most} characters.")
+    if len(_checked_names) < _CHECKED_NAMES_MAX:
+        _checked_names.add(name)
     return name
 
 
@@ -34,8 +69,10 @@ def clean_ids(ids: Any, *, known: Mapping[str, bool]) -> dict[str, str]:
     if not isinstance(ids, dict) or not ids:
         raise InvalidInput("customer_ids must be a non-empty object of ID name to value.")
     cleaned: dict[str, str] = {}
+    limits = settings.EXPONEA_LIMITS
+    name_chars, value_chars = int(limits["NAME_CHARS"]), int(limits["ID_VALUE_CHARS"])
     for name, value in ids.items():
-        clean_name(name, what="An ID name")
+        clean_name(name, what="An ID name", max_chars=name_chars)
         if name not in known:
             raise InvalidInput(f"Unknown customer ID name '{name}'.")
         if isinstance(value, bool) or not isinstance(value, str | int):
@@ -43,10 +80,10 @@ def clean_ids(ids: Any, *, known: Mapping[str, bool]) -> dict[str, str]:
         text = str(value)
         if not text:
             raise InvalidInput(f"customer_ids.{name} must not be empty.")
-        if len(text) > limit("ID_VALUE_CHARS"):
-            raise TooLarge(
-                f"customer_ids.{name} is longer than {limit('ID_VALUE_CHARS')} characters."
-            )
+        if not storable_text(text):
+            raise InvalidInput(f"customer_ids.{name} contains a NUL character or invalid Unicode.")
+        if len(text) > value_chars:
+            raise TooLarge(f"customer_ids.{name} is longer than {value_chars} characters.")
         cleaned[name] = text
     return cleaned
 
@@ -56,9 +93,21 @@ def clean_properties(properties: Any, *, what: str = "properties") -> dict[str, 
         return {}
     if not isinstance(properties, dict):
         raise InvalidInput(f"{what} must be an object.")
-    max_bytes = limit("PROPERTY_VALUE_BYTES")
+    limits = settings.EXPONEA_LIMITS
+    max_bytes, name_chars = int(limits["PROPERTY_VALUE_BYTES"]), int(limits["NAME_CHARS"])
+    # A string this short is under the limit even if every character were escaped as
+    # \uXXXX (6 bytes), so it needs no encoding to check.
+    short = (max_bytes - 3) // 6
     for name, value in properties.items():
-        clean_name(name, what=f"A name in {what}")
+        clean_name(name, what=f"A name in {what}", max_chars=name_chars)
+        if not storable(value):
+            raise InvalidInput(f"{what}.{name} contains a NUL character or invalid Unicode.")
+        if isinstance(value, str) and len(value) <= short:
+            continue
+        if value is None or isinstance(value, bool | int):
+            continue
+        if isinstance(value, float) and math.isfinite(value):
+            continue
         try:
             encoded = json.dumps(value, allow_nan=False)
         except (TypeError, ValueError) as exc:

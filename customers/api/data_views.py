@@ -29,7 +29,7 @@ from datamanager.models import AttributeKind, CustomerAttribute
 from ..filters import CustomerFilter, customers_matching
 from ..selectors import id_names, ids_of_customers
 from ..services.api_export import customer_export_api_record
-from ..validation import clean_name
+from ..validation import clean_name, storable
 from . import reading
 from . import serializers as s
 from .tracking_views import body_object
@@ -232,7 +232,10 @@ class ExportView(ProjectAPIView):
         fields = _clean_fields(body.get("attributes"), hard) or _default_fields(
             principal.project.pk
         )
-        customer_filter = CustomerFilter.from_api(body.get("filter"))
+        raw_filter = body.get("filter")
+        if not storable(raw_filter):
+            raise InvalidInput("filter contains a NUL character or invalid Unicode.")
+        customer_filter = CustomerFilter.from_api(raw_filter)
         masker = Masker.for_principal(principal)
         customers = customers_matching(principal, customer_filter, masker=masker)
         customer_export_api_record(

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from access.errors import DomainError, InvalidInput, TooLarge
@@ -39,6 +39,7 @@ from ..validation import (
     limit,
     to_datetime,
 )
+from . import tracking_pg as _pg
 from .tracking import _apply_properties, _identify
 
 COMMAND_CUSTOMERS = "customers"
@@ -189,6 +190,9 @@ def clean_batch_commands(commands: Any) -> list[Any]:
 
 def _match(project_id: int, keys: Iterable[Key]) -> dict[Key, int]:
     """Map each existing ``(name, value)`` to its customer id: one query for the whole batch."""
+    keys = list(keys)
+    if connection.vendor == "postgresql":
+        return _pg.match(project_id, keys)
     by_name: dict[str, list[str]] = {}
     for name, value in keys:
         by_name.setdefault(name, []).append(value)
@@ -253,34 +257,53 @@ class _Segment:
             if _apply_properties(customer, cmd.properties, ts) and ref >= 0:
                 changed.add(ref)
         if self.new_customers:
-            Customer.objects.bulk_create(self.new_customers)
+            if connection.vendor == "postgresql":
+                _pg.insert_customers(project.pk, self.new_customers)
+            else:
+                Customer.objects.bulk_create(self.new_customers)
         pk_of = {ref: c.pk for ref, c in new_by_ref.items()}
         if self.new_ids:
-            CustomerId.objects.bulk_create(
-                [
-                    CustomerId(project=project, customer_id=pk_of[ref], name=name, value=value)
-                    for ref, name, value in self.new_ids
-                ]
-            )
+            rows = [(pk_of[ref], name, value) for ref, name, value in self.new_ids]
+            if connection.vendor == "postgresql":
+                _pg.insert_ids(project.pk, rows)
+            else:
+                CustomerId.objects.bulk_create(
+                    [
+                        CustomerId(project=project, customer_id=pk, name=name, value=value)
+                        for pk, name, value in rows
+                    ]
+                )
         if changed:
             now = timezone.now()
             rows = [locked[pk] for pk in sorted(changed)]
             for row in rows:
                 row.updated_at = now
             Customer.objects.bulk_update(rows, ["properties", "property_timestamps", "updated_at"])
-        events = [
-            Event(
-                project=project,
-                customer_id=pk_of[ref] if ref < 0 else ref,
-                event_type=self.types[cmd.event_type],
-                timestamp=to_datetime(cmd.timestamp if cmd.timestamp is not None else now_ts),
-                properties=cmd.properties,
+        event_rows = [
+            (
+                pk_of[ref] if ref < 0 else ref,
+                self.types[cmd.event_type].pk,
+                to_datetime(cmd.timestamp if cmd.timestamp is not None else now_ts),
+                cmd.properties,
             )
             for ref, cmd in self.steps
             if cmd.name == COMMAND_EVENTS
         ]
-        if events:
-            Event.objects.bulk_create(events)
+        if event_rows and connection.vendor == "postgresql":
+            _pg.insert_events(project.pk, event_rows)
+        elif event_rows:
+            Event.objects.bulk_create(
+                [
+                    Event(
+                        project=project,
+                        customer_id=customer_id,
+                        event_type_id=type_id,
+                        timestamp=stamp,
+                        properties=props,
+                    )
+                    for customer_id, type_id, stamp, props in event_rows
+                ]
+            )
         self.new_customers, self.new_ids, self.steps = [], [], []
 
 
