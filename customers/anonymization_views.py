@@ -7,6 +7,7 @@ What the confirmations show are attribute names, ID names and counts: never a va
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.contrib import messages
@@ -14,6 +15,8 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.formats import date_format
+from django.utils.timezone import localtime
 from django.views.generic import TemplateView
 
 from access.errors import DomainError, PiiFieldRefused
@@ -30,6 +33,7 @@ from .services.anonymization import (
 
 JOBS_PER_PAGE = 50
 MAX_SELECTED = 10_000
+JOB_TIME_FORMAT = "j M Y, H:i:s"
 
 
 class AnonymizationViewMixin(ProjectViewMixin):
@@ -158,6 +162,10 @@ def _job_or_404(view: ProjectViewMixin, public_id: Any) -> AnonymizationJob:
     return job
 
 
+def _when(value: datetime | None) -> str:
+    return date_format(localtime(value), JOB_TIME_FORMAT) if value is not None else "—"
+
+
 def job_status_payload(job: AnonymizationJob) -> dict[str, Any]:
     """What the progress bars poll: counts and states only, never a customer value."""
     return {
@@ -170,6 +178,9 @@ def job_status_payload(job: AnonymizationJob) -> dict[str, Any]:
         "not_found": len(job.not_found),
         "started_at": job.started_at.isoformat() if job.started_at else None,
         "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+        # As the pages print them, so a live update reads the same as a reload.
+        "started_at_label": _when(job.started_at),
+        "finished_at_label": _when(job.finished_at),
         "error": job.error,
     }
 

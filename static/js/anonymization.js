@@ -65,10 +65,6 @@
     });
   }
 
-  function localTime(iso) {
-    return iso ? new Date(iso).toLocaleString() : "—";
-  }
-
   function render(root, data) {
     root.setAttribute("data-job-status", data.status);
     root.querySelectorAll("[data-job-progress]").forEach(function (bar) {
@@ -83,8 +79,8 @@
     });
     setField(root, "percent", String(data.percent));
     setField(root, "done", String(data.done));
-    setField(root, "started_at", localTime(data.started_at));
-    setField(root, "finished_at", localTime(data.finished_at));
+    setField(root, "started_at", data.started_at_label);
+    setField(root, "finished_at", data.finished_at_label);
     root.querySelectorAll('[data-job-field="error"]').forEach(function (el) {
       el.textContent = data.error || "";
       el.classList.toggle("hidden", !data.error);

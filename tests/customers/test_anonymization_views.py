@@ -213,6 +213,8 @@ def test_jobs_pages_and_status_json(client: Any, world: World) -> None:
         "not_found": 2,
         "started_at": None,
         "finished_at": None,
+        "started_at_label": "—",
+        "finished_at_label": "—",
         "error": "",
     }
     assert status["Cache-Control"] == "private, no-store"
