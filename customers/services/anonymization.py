@@ -24,11 +24,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import OperationalError, connection, transaction
-from django.db.models import Case, Count, F, Func, JSONField, Model, Q, QuerySet, When
+from django.db.models import Case, Count, F, Field, Func, JSONField, Model, Q, QuerySet, When
 from django.utils import timezone
 
 from access.errors import DomainError, InvalidInput, NotFound
@@ -75,17 +75,21 @@ class JsonWithoutKeys(Func):
         self.keys = sorted(set(keys))
         super().__init__(expression)
 
-    def _column(self, compiler: Any) -> tuple[str, list[Any]]:
+    def _column(self, compiler: Any) -> tuple[str, tuple[Any, ...]]:
         sql, params = compiler.compile(self.source_expressions[0])
-        return sql, list(params)
+        return sql, tuple(params)
 
-    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list[Any]]:
+    def as_postgresql(
+        self, compiler: Any, connection: Any, **extra: Any
+    ) -> tuple[str, tuple[Any, ...]]:
         sql, params = self._column(compiler)
         if not self.keys:
             return sql, params
-        return f"({sql} - %s::text[])", [*params, self.keys]
+        return f"({sql} - %s::text[])", (*params, self.keys)
 
-    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list[Any]]:
+    def as_sqlite(
+        self, compiler: Any, connection: Any, **extra: Any
+    ) -> tuple[str, tuple[Any, ...]]:
         sql, params = self._column(compiler)
         if not self.keys:
             return sql, params
@@ -97,11 +101,13 @@ class JsonWithoutKeys(Func):
                 "WHEN 'false' THEN json('false') WHEN 'null' THEN json('null') ELSE value END) "
                 f"FROM json_each({sql}) WHERE key NOT IN ({marks}))"
             )
-            return rebuilt, [*params, *self.keys]
+            return rebuilt, (*params, *self.keys)
         marks = ", ".join(["%s"] * len(self.keys))
-        return f"json_remove({sql}, {marks})", [*params, *(f'$."{k}"' for k in self.keys)]
+        return f"json_remove({sql}, {marks})", (*params, *(f'$."{k}"' for k in self.keys))
 
-    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> Any:  # pragma: no cover
+    def as_sql(  # type: ignore[override]  # pragma: no cover
+        self, compiler: Any, connection: Any, **extra: Any
+    ) -> Any:
         raise NotImplementedError(f"JsonWithoutKeys is not implemented for {connection.vendor}.")
 
 
@@ -138,7 +144,7 @@ def _insert_per_customer(
     values = iter(params)
     for column, expression in columns.items():
         if expression == "%s":
-            field = model._meta.get_field(column.removesuffix("_id"))
+            field = cast(Field, model._meta.get_field(column.removesuffix("_id")))
             prepared.append(field.get_db_prep_save(next(values), connection))
     marks = ", ".join(["%s"] * len(pks))
     sql = (

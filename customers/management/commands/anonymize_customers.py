@@ -123,6 +123,7 @@ class Command(BaseCommand):
         size = options["chunk_size"] or chunk_size()
         if size < 1:
             raise CommandError("--chunk-size must be at least 1.")
+        job: AnonymizationJob | None
         try:
             if options["resume"]:
                 job = self._resumable(project, options["resume"])
