@@ -30,6 +30,21 @@ EXTRA_CANARY = re.compile(
 CONTROL_VALUE = "Quokkaville-visible"
 
 
+# One pattern per kind of personal data, matching the shared and the extra canaries alike.
+CANARY_KINDS = {
+    "email": re.compile(r"canary\.(x91|\d{3})@leak\.test"),
+    "phone": re.compile(r"\+421 900 (111 919|222 \d{3})"),
+    "name": re.compile(r"Zyxwvonia|Qwzrtle\d{3}"),
+    "ip (event)": re.compile(r"203\.0\.113\.77|198\.51\.100\.\d{1,3}"),
+    "address (event)": re.compile(r"77 Canary Row, Leakville|Canary Lane \d+"),
+}
+
+
+def canary_kinds_missing(text: str) -> list[str]:
+    """Kinds of personal data of which no canary occurs in ``text``."""
+    return [kind for kind, rx in CANARY_KINDS.items() if not rx.search(text)]
+
+
 def canaries_in(text: str) -> list[str]:
     """Every canary value (shared and extra) found in ``text``."""
     found = [c for c in CANARIES if c in text]

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
-from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
@@ -116,6 +116,8 @@ class Fetched:
     headers: str
     body: str
     location: str = ""
+    # What was sent (an API body): shown in failure messages, never searched.
+    sent: str = ""
 
     def everything(self) -> str:
         return "\n".join([self.url, str(self.status), self.headers, self.location, self.body])
@@ -130,7 +132,7 @@ def response_text(response: Any) -> str:
     return raw.decode("utf-8", errors="replace")
 
 
-def flatten_response(method: str, url: str, response: Any) -> Fetched:
+def flatten_response(method: str, url: str, response: Any, sent: str = "") -> Fetched:
     headers = "\n".join(f"{k}: {v}" for k, v in response.items())
     cookies = "\n".join(m.output() for m in response.cookies.values())
     return Fetched(
@@ -141,6 +143,7 @@ def flatten_response(method: str, url: str, response: Any) -> Fetched:
         headers=headers + "\n" + cookies,
         body=response_text(response),
         location=response.get("Location", ""),
+        sent=sent,
     )
 
 
@@ -157,8 +160,8 @@ class Crawler:
     """Breadth-first crawl over same-origin GETs, bounded per route and in total."""
 
     client: Client
-    max_requests: int = 400
-    per_route: int = 8
+    max_requests: int = 300
+    per_route: int = 6
     fetched: list[Fetched] = field(default_factory=list)
     forms: list[Form] = field(default_factory=list)
     _seen: set[str] = field(default_factory=set)
@@ -178,7 +181,10 @@ class Crawler:
     def _admit(self, url: str) -> bool:
         if url in self._seen or len(self._seen) >= self.max_requests:
             return False
-        route = _route_of(urlsplit(url).path)
+        parts = urlsplit(url)
+        # Bounded per route AND query shape, so sort variants cannot crowd out pagination.
+        keys = sorted({k for k, _ in parse_qsl(parts.query, keep_blank_values=True)})
+        route = _route_of(parts.path) + "?" + ",".join(keys)
         if self._per_route[route] >= self.per_route:
             return False
         self._seen.add(url)
