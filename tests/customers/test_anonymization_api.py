@@ -204,3 +204,24 @@ def test_bulk_of_exactly_the_limit_is_accepted(client: Any, world: World) -> Non
     job = AnonymizationJob.objects.get()
     assert job.total == 1
     assert Customer.objects.get(pk=world.customer.pk)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_exponea_python_sdk_anonymize_customer(world: World, live_server: Any) -> None:
+    """Exponea's own client works by changing only the URL: success, then a 404 it reports."""
+    sdk = pytest.importorskip("exponea_python_sdk")
+    import logging
+
+    logging.getLogger("exponea-python-sdk").setLevel(logging.CRITICAL)
+    client = sdk.Exponea(
+        str(world.project.token),
+        username=world.full_key.key.key_id,
+        password=world.full_key.secret,
+        url=live_server.url,
+    )
+    assert client.customer.anonymize_customer({"registered": CANARY_EMAIL}) is True
+    assert_anonymized(world.customer, source="api")
+    from exponea_python_sdk.exceptions import APIException
+
+    with pytest.raises(APIException):
+        client.customer.anonymize_customer({"registered": CANARY_EMAIL})
