@@ -15,6 +15,15 @@ here is imported by the application or the tests.
    Django spends more time building that query than PostgreSQL spends running it.
    The chunk is ordered by id, so ``customer_id BETWEEN first AND last`` (plus the
    project) reads the same rows with two parameters.
+4. The profile's per-type event counts group 10,000 joined rows by type *name* (a sort
+   of 10 k rows); grouping by ``event_type_id`` (a hash of 3 groups) and naming the few
+   types afterwards does the same in a third of the time.
+5. "Has done purchase in the last 30 days" names the type through a subquery
+   (``event_type_id IN (SELECT id … WHERE name = 'purchase')``), so the planner cannot use
+   the per-type statistics and estimates 10x too few customers (15 k instead of 145 k);
+   the list then believes an exact COUNT is cheap and runs one over 145 k semi-joins
+   (seconds). Resolving the name to the id first (one tiny query) gives the right
+   estimate ("about 165 K") and no count.
 """
 
 from __future__ import annotations
@@ -85,4 +94,48 @@ def apply() -> list[str]:
 
     export.ids_of_customers = ids_of_customers
     applied.append("export IDs by id range (services.export.ids_of_customers)")
+
+    from django.db.models import Count
+
+    from customers import views
+    from customers.models import Event
+    from datamanager.models import EventType
+
+    def customer_event_type_counts(customer: Any) -> list[tuple[str, int]]:
+        counts = dict(
+            Event.objects.filter(customer=customer)
+            .values_list("event_type_id")
+            .annotate(n=Count("id"))
+            .order_by()
+        )
+        names = dict(EventType.objects.filter(pk__in=list(counts)).values_list("pk", "name"))
+        return sorted((names[pk], n) for pk, n in counts.items())
+
+    views.customer_event_type_counts = customer_event_type_counts
+
+    import datetime as dt
+
+    from django.db.models import Exists, OuterRef
+    from django.utils import timezone
+
+    from customers import filters
+
+    def event_q(event: Any, *, project_id: int) -> Q:
+        type_ids = list(
+            EventType.objects.filter(project_id=project_id, name=event.event_type).values_list(
+                "pk", flat=True
+            )
+        )
+        if not type_ids:
+            return Q(pk__in=[]) if event.done else Q()
+        events = Event.objects.filter(customer_id=OuterRef("pk"), event_type_id__in=type_ids)
+        if event.within_days is not None:
+            events = events.filter(
+                timestamp__gte=timezone.now() - dt.timedelta(days=event.within_days)
+            )
+        return Q(Exists(events)) if event.done else ~Q(Exists(events))
+
+    filters._event_q = event_q
+    applied.append("event condition by type id, not a name subquery (filters._event_q)")
+    applied.append("profile type counts grouped by type id (selectors.customer_event_type_counts)")
     return applied
