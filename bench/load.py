@@ -1,0 +1,440 @@
+"""Bounded load test: 20 users for 60 s of mixed customer filter, profile and tracking traffic
+against gunicorn on PostgreSQL, with the production settings (DEBUG off, Redis cache).
+
+    .venv/bin/python bench/load.py                      # defaults: 20 users, 60 s, 2,000 customers
+    .venv/bin/python bench/load.py --users 20 --duration 60 --customers 2000 --workers 3
+
+What it does, in one run:
+
+1. drops and creates its own PostgreSQL database ``bench_load`` (``--database``), migrates it
+   and seeds it with ``seed_demo --customers N`` (the demo shop: PII flags, a marketer without
+   Personal data, API keys);
+2. collects static files into a private temporary folder (production settings serve them
+   from a manifest) and starts gunicorn (gthread) on a free loopback port;
+3. runs ``--users`` asyncio users for ``--duration`` seconds. Each user signs in as the
+   marketer (a real login form POST with the CSRF token) and then loops over a weighted mix:
+   the customer filter with non-PII conditions / sorts / pages (35 %), a customer profile
+   (35 %), and tracking through the API — an event or a property update for a known customer
+   (30 %). One request at a time per user, no think time: a closed-loop load;
+4. prints requests/s, latency percentiles and errors (any non-2xx/3xx answer or socket error)
+   per kind and in total, as a Markdown table for docs/reliability.md.
+
+Only loopback addresses are used. The client is a minimal HTTP/1.1 client on asyncio streams
+(one connection per request, ``Connection: close``), so no third-party client is needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import random
+import re
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = str(ROOT / ".venv" / "bin" / "python")
+GUNICORN = str(ROOT / ".venv" / "bin" / "gunicorn")
+PG = "postgres://root@127.0.0.1:5432"
+HOST = "127.0.0.1"
+
+FILTERS: list[dict[str, str]] = [
+    {},
+    {"c": "plan:equals:premium"},
+    {"c": "city:equals:Prague"},
+    {"c": "lifetime_value:gt:100"},
+    {"sort": "-lifetime_value"},
+    {"e": "purchase:30"},
+    {"c": "country:equals:SK", "sort": "city"},
+    {"c": "newsletter:equals:true", "size": "50"},
+]
+MIX = [("filter", 0.35), ("profile", 0.35), ("tracking", 0.30)]
+
+
+# Setup --------------------------------------------------------------------------------------
+
+
+def server_env(database: str, redis_db: int, static_root: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "PYTHONPATH": f"{static_root.parent}{os.pathsep}{ROOT}",
+            "DJANGO_SETTINGS_MODULE": "load_settings",
+            "DATABASE_URL": f"{PG}/{database}",
+            "REDIS_URL": f"redis://{HOST}:6379/{redis_db}",
+            "SECRET_KEY": secrets.token_urlsafe(50),
+            "DEBUG": "0",
+            "ALLOWED_HOSTS": HOST,
+            # The load client speaks plain HTTP on the loopback; everything else as production.
+            "SECURE_SSL_REDIRECT": "0",
+            "LOG_LEVEL": "WARNING",
+            "DB_CONN_MAX_AGE": "600",
+            # The per-key throttles still run (a cache round trip per request) but do not limit:
+            # 20 users share one key here, where production scripts have a key each.
+            "API_THROTTLE_TRACK": "10000000/min",
+            "API_THROTTLE_DATA": "10000000/min",
+        }
+    )
+    env.pop("CELERY_BROKER_URL", None)
+    return env
+
+
+def write_settings(folder: Path) -> Path:
+    """Production settings with a private STATIC_ROOT (the shared tree's is not touched)."""
+    static_root = folder / "static"
+    (folder / "load_settings.py").write_text(
+        f"from exponea_pii.settings import *  # noqa: F403\nSTATIC_ROOT = {str(static_root)!r}\n"
+    )
+    return static_root
+
+
+def prepare_database(database: str, env: dict[str, str], customers: int) -> dict[str, Any]:
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{database}"')
+        conn.execute(f'CREATE DATABASE "{database}"')
+    manage = [PYTHON, str(ROOT / "manage.py")]
+    subprocess.run([*manage, "migrate", "--no-input", "-v", "0"], env=env, check=True)
+    subprocess.run([*manage, "collectstatic", "--no-input", "-v", "0"], env=env, check=True)
+    print(f"seeding {customers} demo customers ...", file=sys.stderr, flush=True)
+    out = subprocess.run(
+        [*manage, "seed_demo", "--customers", str(customers), "--json"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    seeded: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    with psycopg.connect(f"{PG}/{database}") as conn:
+        project_id = conn.execute(
+            "SELECT id FROM access_project WHERE token = %s", [seeded["project_token"]]
+        ).fetchone()[0]  # type: ignore[index]
+        seeded["customer_ids"] = [
+            r[0]
+            for r in conn.execute(
+                "SELECT id FROM customers_customer WHERE project_id = %s", [project_id]
+            )
+        ]
+        seeded["registered"] = [
+            r[0]
+            for r in conn.execute(
+                "SELECT value FROM customers_customerid WHERE project_id = %s AND name = 'registered'",
+                [project_id],
+            )
+        ]
+    return seeded
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def start_gunicorn(
+    env: dict[str, str], port: int, workers: int, threads: int
+) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        [
+            GUNICORN,
+            "exponea_pii.wsgi",
+            "--bind",
+            f"{HOST}:{port}",
+            "--workers",
+            str(workers),
+            "--threads",
+            str(threads),
+            "--worker-class",
+            "gthread",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+    )
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            with socket.create_connection((HOST, port), timeout=0.5):
+                return proc
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("gunicorn did not start")
+
+
+# A minimal HTTP client ----------------------------------------------------------------------
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    def cookies(self) -> dict[str, str]:
+        out = {}
+        for name, value in self.headers:
+            if name.lower() == "set-cookie":
+                pair = value.split(";", 1)[0]
+                k, _, v = pair.partition("=")
+                out[k.strip()] = v.strip()
+        return out
+
+
+async def http(
+    port: int,
+    method: str,
+    path: str,
+    *,
+    headers: dict[str, str] | None = None,
+    body: bytes = b"",
+    timeout: float = 30.0,
+) -> Answer:
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(HOST, port), timeout)
+    try:
+        lines = [f"{method} {path} HTTP/1.1", f"Host: {HOST}", "Connection: close"]
+        lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+        if body or method != "GET":
+            lines.append(f"Content-Length: {len(body)}")
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+        await writer.drain()
+        raw = await asyncio.wait_for(reader.read(), timeout)
+    finally:
+        writer.close()
+    head, _, payload = raw.partition(b"\r\n\r\n")
+    head_lines = head.decode("latin-1").split("\r\n")
+    status = int(head_lines[0].split()[1])
+    parsed = [tuple(h.split(":", 1)) for h in head_lines[1:] if ":" in h]
+    return Answer(status, [(k.strip(), v.strip()) for k, v in parsed], payload)
+
+
+# Users --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Stats:
+    latencies: dict[str, list[float]] = field(default_factory=dict)
+    errors: dict[str, list[str]] = field(default_factory=dict)
+
+    def record(self, kind: str, seconds: float, error: str | None) -> None:
+        self.latencies.setdefault(kind, []).append(seconds)
+        if error:
+            self.errors.setdefault(kind, []).append(error)
+
+
+async def sign_in(port: int, username: str, password: str) -> dict[str, str]:
+    page = await http(port, "GET", "/accounts/login/")
+    cookies = page.cookies()
+    token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', page.body)
+    assert token, "no CSRF token on the login page"
+    form = urlencode(
+        {"username": username, "password": password, "csrfmiddlewaretoken": token.group(1).decode()}
+    ).encode()
+    answer = await http(
+        port,
+        "POST",
+        "/accounts/login/",
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items()),
+        },
+        body=form,
+    )
+    cookies.update(answer.cookies())
+    if answer.status != 302 or "sessionid" not in cookies:
+        raise RuntimeError(f"sign-in failed: {answer.status}")
+    return cookies
+
+
+async def user(
+    number: int,
+    port: int,
+    seeded: dict[str, Any],
+    cookies: dict[str, str],
+    clock: dict[str, float],
+    stats: Stats,
+) -> None:
+    rng = random.Random(number)
+    token = seeded["project_token"]
+    key = next(k for k in seeded["api_keys"] if "track" in k["permissions"])
+    basic = "Basic " + base64.b64encode(f"{key['key_id']}:{key['secret']}".encode()).decode()
+    cookie_header = "; ".join(f"{k}={v}" for k, v in cookies.items())
+    deadline = clock["deadline"]
+    kinds = [k for k, _ in MIX]
+    weights = [w for _, w in MIX]
+    while time.monotonic() < deadline:
+        kind = rng.choices(kinds, weights)[0]
+        if kind == "filter":
+            query = rng.choice(FILTERS)
+            path = f"/projects/{token}/customers/" + (f"?{urlencode(query)}" if query else "")
+            request: dict[str, Any] = {
+                "method": "GET",
+                "path": path,
+                "headers": {"Cookie": cookie_header},
+            }
+        elif kind == "profile":
+            pk = rng.choice(seeded["customer_ids"])
+            request = {
+                "method": "GET",
+                "path": f"/projects/{token}/customers/{pk}/",
+                "headers": {"Cookie": cookie_header},
+            }
+        else:
+            email = rng.choice(seeded["registered"])
+            if rng.random() < 0.7:
+                path = f"/track/v2/projects/{token}/customers/events"
+                data: dict[str, Any] = {
+                    "customer_ids": {"registered": email},
+                    "event_type": "page_visit",
+                    "timestamp": time.time(),
+                    "properties": {"url": "https://shop.example.com/sale", "ip": "192.0.2.1"},
+                }
+            else:
+                path = f"/track/v2/projects/{token}/customers"
+                data = {
+                    "customer_ids": {"registered": email},
+                    "properties": {"plan": rng.choice(["basic", "premium"])},
+                }
+            request = {
+                "method": "POST",
+                "path": path,
+                "headers": {"Authorization": basic, "Content-Type": "application/json"},
+                "body": json.dumps(data).encode(),
+            }
+        started = time.perf_counter()
+        error = None
+        try:
+            answer = await http(port, **request)
+            if answer.status >= 400:
+                error = f"{answer.status} {request['path']}"
+        except Exception as exc:
+            error = f"{type(exc).__name__} {request['path']}"
+        stats.record(kind, time.perf_counter() - started, error)
+
+
+# Report -------------------------------------------------------------------------------------
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))
+    return ordered[index]
+
+
+def report(stats: Stats, duration: float, args: argparse.Namespace) -> str:
+    rows = []
+    everything: list[float] = []
+    errors = 0
+    for kind, _ in MIX:
+        lat = stats.latencies.get(kind, [])
+        everything += lat
+        errs = len(stats.errors.get(kind, []))
+        errors += errs
+        rows.append((kind, len(lat), lat, errs))
+    rows.append(("total", len(everything), everything, errors))
+    out = [
+        f"users={args.users} duration={duration:.1f}s customers={args.customers} "
+        f"gunicorn={args.workers}x{args.threads} gthread, PostgreSQL, Redis cache, DEBUG off",
+        f"machine: {os.cpu_count()} cores, load average before/after the run: "
+        f"{args.load_before:.1f} / {os.getloadavg()[0]:.1f} (other work shares these cores)",
+        "",
+        "| traffic | requests | requests/s | p50 ms | p95 ms | p99 ms | max ms | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for kind, count, lat, errs in rows:
+        out.append(
+            f"| {kind} | {count} | {count / duration:.1f} | {percentile(lat, 50) * 1000:.0f} | "
+            f"{percentile(lat, 95) * 1000:.0f} | {percentile(lat, 99) * 1000:.0f} | "
+            f"{(max(lat) if lat else 0) * 1000:.0f} | {errs} |"
+        )
+    if stats.errors:
+        sample = [e for errs in stats.errors.values() for e in errs][:10]
+        out += ["", "first errors: " + "; ".join(sample)]
+    if everything:
+        out.append(f"\nmean latency {statistics.mean(everything) * 1000:.0f} ms")
+    return "\n".join(out)
+
+
+async def wait_until_serving(port: int, timeout: float = 120.0) -> None:
+    """Every gunicorn worker may still be importing Django after the port opens."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if (await http(port, "GET", "/accounts/login/", timeout=10)).status == 200:
+                return
+        except (TimeoutError, OSError):
+            pass
+        await asyncio.sleep(0.5)
+    raise RuntimeError("the server did not answer")
+
+
+async def run_load(
+    args: argparse.Namespace, port: int, seeded: dict[str, Any]
+) -> tuple[Stats, float]:
+    await wait_until_serving(port)
+    marketer = next(u for u in seeded["users"] if u["username"] == "marketer")
+    # Sign-ins happen before the clock starts: the load is the users' work, not their login.
+    sessions = await asyncio.gather(
+        *(sign_in(port, marketer["username"], marketer["password"]) for _ in range(args.users))
+    )
+    stats = Stats()
+    start = time.monotonic()
+    clock = {"deadline": start + args.duration}
+    await asyncio.gather(
+        *(user(n, port, seeded, sessions[n], clock, stats) for n in range(args.users))
+    )
+    return stats, time.monotonic() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--users", type=int, default=20)
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds of load")
+    parser.add_argument("--customers", type=int, default=2000, help="demo customers to seed")
+    parser.add_argument("--database", default="bench_load", help="PostgreSQL database (dropped!)")
+    parser.add_argument("--redis-db", type=int, default=12)
+    parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
+    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    args = parser.parse_args()
+    if args.database in {"postgres", "test", "root"}:
+        parser.error("use a database of the benchmark's own")
+
+    with tempfile.TemporaryDirectory(prefix="bench_load_") as tmp:
+        static_root = write_settings(Path(tmp))
+        env = server_env(args.database, args.redis_db, static_root)
+        seeded = prepare_database(args.database, env, args.customers)
+        port = free_port()
+        args.load_before = os.getloadavg()[0]
+        server = start_gunicorn(env, port, args.workers, args.threads)
+        try:
+            stats, duration = asyncio.run(run_load(args, port, seeded))
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=30)
+        if not args.keep:
+            with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{args.database}"')
+    print(report(stats, duration, args))
+
+
+if __name__ == "__main__":
+    main()
