@@ -43,7 +43,7 @@ from datamanager.services import catalog_register_seen
 
 from ..models import AnonymizationJob, AnonymizationJobItem, Customer, CustomerId, Event
 from ..selectors import id_names
-from ..validation import clean_ids, limit
+from ..validation import clean_ids
 
 logger = logging.getLogger(__name__)
 
@@ -642,7 +642,3 @@ def anonymization_job_run_all(*, job_id: int, size: int | None = None) -> Anonym
     while anonymization_job_step(job_id=job_id, size=size):
         pass
     return AnonymizationJob.objects.get(pk=job_id)
-
-
-def bulk_entries_limit() -> int:
-    return limit("BULK_ANONYMIZE_ENTRIES")
