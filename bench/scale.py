@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 PROJECT_NAME = "Bench shop"
 HEAVY_EMAIL = "heavy.customer@bench.invalid"
 HEAVY_EVENTS = 10_000
+ADMIN_PER_PAGE = 100  # ModelAdmin.list_per_page; the admin's ?p= is 0-based
 PG_SERVER = "postgres://root@127.0.0.1:5432"
 
 
@@ -508,7 +509,7 @@ def run_all(
         ("first page", {"project__id__exact": bench.project.pk}),
         (
             f"deep page (offset {deep_rows:,})",
-            {"project__id__exact": bench.project.pk, "p": deep_rows // size},
+            {"project__id__exact": bench.project.pk, "p": deep_rows // ADMIN_PER_PAGE},
         ),
         (
             f"first page, plan = {plan}",
@@ -520,7 +521,7 @@ def run_all(
             {
                 "project__id__exact": bench.project.pk,
                 "properties__plan": plan,
-                "p": deep_rows // size // 4,
+                "p": deep_rows // ADMIN_PER_PAGE // 4,
             },
         ),
     ]
@@ -531,6 +532,18 @@ def run_all(
     }
     queries: dict[str, int] = {}
     filter_results: dict[tuple[str, str], Result] = {}
+    if "baseline" not in skip:
+        # The floor every project page pays: session, user, project, membership and
+        # permission queries, then a redirect (no customer data, no template).
+        print("baseline: project home (authenticated redirect)")
+        run_case(
+            results,
+            "baseline: project home (redirect)",
+            "admin",
+            clients["admin"],
+            f"/projects/{token}/",
+            args.requests,
+        )
     if "filter" not in skip:
         print(f"customer filter ({bench.customers:,} customers), {args.requests} requests each")
         for case, params in cases:
@@ -629,7 +642,9 @@ def main() -> None:
         "--size", type=int, default=25, help="customer filter page size (25, 50, 100)"
     )
     parser.add_argument("--prepare-only", action="store_true", help="load the data and stop")
-    parser.add_argument("--skip", default="", help="comma list: filter,admin,profile,export")
+    parser.add_argument(
+        "--skip", default="", help="comma list: baseline,filter,admin,profile,export"
+    )
     parser.add_argument("--copy-export-worker", metavar="USERNAME", help=argparse.SUPPRESS)
     parser.add_argument(
         "--export-worker", nargs=2, metavar=("USERNAME", "URL"), help=argparse.SUPPRESS
