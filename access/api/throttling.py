@@ -62,7 +62,7 @@ class ApiKeyRateThrottle(SimpleRateThrottle):
 
     def get_rate(self) -> str | None:
         rates: dict[str, str | None] = getattr(settings, "EXPONEA_API_THROTTLE_RATES", {})
-        return rates.get(self.scope)
+        return rates.get(self.scope or "data")
 
     def get_cache_key(self, request: Request, view: Any) -> str | None:
         key = request.auth

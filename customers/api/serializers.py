@@ -37,7 +37,7 @@ class SuccessSerializer(serializers.Serializer):
 
 class ErrorSerializer(serializers.Serializer):
     success = serializers.BooleanField()
-    errors = serializers.ListField(child=serializers.CharField())
+    errors = serializers.ListField(child=serializers.CharField())  # type: ignore[assignment]
 
 
 class AuthErrorSerializer(serializers.Serializer):
@@ -72,7 +72,7 @@ class EventTrackRequest(serializers.Serializer):
 
 class BatchCommandSerializer(serializers.Serializer):
     name = serializers.ChoiceField(choices=["customers", "customers/events", "system/time"])
-    data = serializers.DictField(
+    data = serializers.DictField(  # type: ignore[assignment]
         child=serializers.JSONField(),
         required=False,
         help_text="The body of the single-command endpoint of that name.",
@@ -87,7 +87,7 @@ class BatchRequest(serializers.Serializer):
 class BatchResultSerializer(serializers.Serializer):
     success = serializers.BooleanField()
     time = serializers.FloatField(required=False)
-    errors = serializers.ListField(child=serializers.CharField(), required=False)
+    errors = serializers.ListField(child=serializers.CharField(), required=False)  # type: ignore[assignment]
     command_id = serializers.JSONField(required=False)
 
 
@@ -153,7 +153,7 @@ class EventsRequest(serializers.Serializer):
 
 class EventsResponse(serializers.Serializer):
     success = serializers.BooleanField()
-    data = EventOutSerializer(many=True)
+    data = EventOutSerializer(many=True)  # type: ignore[assignment]
 
 
 # Export ---------------------------------------------------------------------------------------
@@ -187,5 +187,5 @@ class ExportRequest(serializers.Serializer):
 
 class ExportResponse(serializers.Serializer):
     success = serializers.BooleanField()
-    fields = ExportAttributeSerializer(many=True)
-    data = serializers.ListField(child=serializers.ListField(child=serializers.JSONField()))
+    fields = ExportAttributeSerializer(many=True)  # type: ignore[assignment]
+    data = serializers.ListField(child=serializers.ListField(child=serializers.JSONField()))  # type: ignore[assignment]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from django.db import IntegrityError, transaction
 
@@ -132,8 +132,13 @@ def customer_identify(*, actor: Principal, ids: Any) -> TrackedCustomer:
     raise AssertionError("unreachable")
 
 
+class _HasProperties(Protocol):
+    properties: dict[str, Any]
+    property_timestamps: dict[str, Any]
+
+
 def _apply_properties(
-    customer: Customer, properties: Mapping[str, Any], update_timestamp: float | None
+    customer: _HasProperties, properties: Mapping[str, Any], update_timestamp: float | None
 ) -> bool:
     """Merge ``properties`` into the customer; an update older than the stored one is skipped."""
     ts = update_timestamp if update_timestamp is not None else time.time()

@@ -23,7 +23,7 @@ class ApiClient:
         self.token = token
         self.credentials = credentials
 
-    def _headers(self) -> dict[str, str]:
+    def _headers(self) -> dict[str, Any]:
         if self.credentials is None:
             return {}
         return {"HTTP_AUTHORIZATION": self.credentials.basic}
