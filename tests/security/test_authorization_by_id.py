@@ -22,7 +22,7 @@ import pytest
 from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.db import connection, models
-from django.test import Client
+from django.test import Client, override_settings
 
 from access.models import Project
 from access.permissions import Perm
@@ -180,11 +180,9 @@ def _request(client: Client, method: str, url: str, basic: str | None = None) ->
     ).status_code
 
 
-def test_pages_answer_404_for_another_projects_objects(
-    world: World, foreign: dict[str, Any]
-) -> None:
+def _page_failures(world: World, foreign: dict[str, Any]) -> tuple[int, list[str]]:
+    """Request every page route with B's ids as A's admin; (requests made, non-404 answers)."""
     client = signed_in(world.admin)
-    before = _snapshot(foreign["project"])
     checked, wrong = 0, []
     for route in _id_routes():
         if route.route.startswith(("track/", "data/")):
@@ -196,10 +194,25 @@ def test_pages_answer_404_for_another_projects_objects(
                 checked += 1
                 if status not in {404, 405}:
                     wrong.append(f"{method.upper()} {url} -> {status}")
+    return checked, wrong
+
+
+def test_pages_answer_404_for_another_projects_objects(
+    world: World, foreign: dict[str, Any]
+) -> None:
+    before = _snapshot(foreign["project"])
+    checked, wrong = _page_failures(world, foreign)
     assert wrong == []
     assert _snapshot(foreign["project"]) == before
     if not checked:
         pytest.skip("no page takes an object id yet")
+
+
+def test_the_walk_catches_a_planted_unscoped_page(world: World, foreign: dict[str, Any]) -> None:
+    """A page that fetches a customer by id without checking the project must be caught."""
+    with override_settings(ROOT_URLCONF="tests.security.planted_urls"):
+        _, wrong = _page_failures(world, foreign)
+    assert any("/planted/" in w and w.endswith("-> 200") for w in wrong), wrong
 
 
 def test_api_answers_404_for_another_projects_objects(
