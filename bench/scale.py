@@ -343,6 +343,12 @@ def export_worker(db: str, username: str, url: str, *, with_proposals: bool = Fa
     from django.contrib.auth import get_user_model
 
     client = client_for(get_user_model().objects.get(username=username))
+    from django.db import connection
+
+    connection.ensure_connection()
+    db_pid = _backend_pid()
+    db_cpu0 = _cpu_ns(db_pid)
+    app_cpu0 = time.process_time()
     started = time.perf_counter()
     response = client.get(url)
     rows = 0
@@ -358,10 +364,15 @@ def export_worker(db: str, username: str, url: str, *, with_proposals: bool = Fa
         rows = response.content.count(b"\n")
         size = len(response.content)
     seconds = time.perf_counter() - started
+    app_cpu = time.process_time() - app_cpu0
+    db_cpu1 = _cpu_ns(db_pid) if _backend_pid() == db_pid else None
+    db_cpu = (db_cpu1 - db_cpu0) / 1e9 if db_cpu0 is not None and db_cpu1 is not None else None
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         json.dumps(
             {
+                "app_cpu": app_cpu,
+                "db_cpu": db_cpu,
                 "status": response.status_code,
                 "streaming": bool(getattr(response, "streaming", False)),
                 "rows": max(rows - 1, 0),  # minus the header line
@@ -412,6 +423,10 @@ def copy_export_worker(db: str, username: str) -> None:
         f") ids ON ids.customer_id = c.id WHERE c.project_id = {project.pk} ORDER BY c.id"
         ") TO STDOUT WITH (FORMAT csv, HEADER)"
     )
+    connection.ensure_connection()
+    db_pid = _backend_pid()
+    db_cpu0 = _cpu_ns(db_pid)
+    app_cpu0 = time.process_time()
     started = time.perf_counter()
     rows = size = 0
     with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
@@ -419,10 +434,15 @@ def copy_export_worker(db: str, username: str) -> None:
             rows += bytes(block).count(b"\n")
             size += len(block)
     seconds = time.perf_counter() - started
+    app_cpu = time.process_time() - app_cpu0
+    db_cpu1 = _cpu_ns(db_pid)
+    db_cpu = (db_cpu1 - db_cpu0) / 1e9 if db_cpu0 is not None and db_cpu1 is not None else None
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         json.dumps(
             {
+                "app_cpu": app_cpu,
+                "db_cpu": db_cpu,
                 "status": 200,
                 "streaming": True,
                 "rows": rows - 1,
@@ -609,6 +629,8 @@ def run_all(
                     f"{label} as {who}: {out['rows']:,} rows",
                     f"{rate:,.0f}/s",
                     f"{out['seconds']:.1f} s, peak RSS {out['peak_mb']:.0f} MB, "
+                    f"CPU {out.get('app_cpu') or 0:.1f} s app + {out.get('db_cpu') or 0:.1f} s "
+                    "PostgreSQL, "
                     f"{out['bytes'] / 1e6:.0f} MB, HTTP {out['status']}, streaming={out['streaming']}",
                 )
             )
