@@ -11,6 +11,7 @@ without the lost updates of DRF's read-modify-write request history.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Any
@@ -18,11 +19,13 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
+from redis.exceptions import RedisError
 from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
 
 from access.models import ApiKey
 
+logger = logging.getLogger(__name__)
 _client_lock = threading.Lock()
 _redis_clients: dict[int, Any] = {}
 
@@ -82,7 +85,13 @@ class ApiKeyRateThrottle(SimpleRateThrottle):
             return True
         now = time.time()
         index = int(now // window)
-        if _count(f"{base}:{index}", window) <= limit:
+        try:
+            count = _count(f"{base}:{index}", window)
+        except RedisError:
+            # The cache being down must not take the API down with it: fail open, loudly.
+            logger.warning("API throttle skipped: the cache is unreachable.", exc_info=True)
+            return True
+        if count <= limit:
             return True
         self.wait_seconds = (index + 1) * window - now
         return False

@@ -72,7 +72,9 @@ def test_sdk_tracking_calls(world: World, live_server: Any, masked: bool) -> Non
     assert results[:2] == [True, True] and isinstance(results[2], float)
     customer = CustomerId.objects.get(name="registered", value=ids["registered"]).customer
     assert customer.properties == {"plan": "gold", "city": "Kosice"}
-    assert sorted(Event.objects.filter(customer=customer).values_list("event_type__name", flat=True)) == [
+    assert sorted(
+        Event.objects.filter(customer=customer).values_list("event_type__name", flat=True)
+    ) == [
         "page_visit",
         "purchase",
         "view",
@@ -134,9 +136,7 @@ def test_sdk_errors_raise_api_exception(world: World, live_server: Any) -> None:
     client = sdk(world, live_server, masked=True)
     with pytest.raises(APIException):
         client.customer.get_customer({"registered": "nobody@x.test"})
-    wrong = Exponea(
-        str(world.project.token), username="nope", password="nope", url=live_server.url
-    )
+    wrong = Exponea(str(world.project.token), username="nope", password="nope", url=live_server.url)
     with pytest.raises(APIException, match="Invalid API key"):
         wrong.tracking.get_system_time()
     foreign = Exponea(

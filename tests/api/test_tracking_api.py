@@ -407,3 +407,15 @@ def test_throttled_per_key_with_retry_after(world: World, full: ApiClient, api_f
     assert api_for(world.masked_key).get("system/time").status_code == 200
     r = full.post("customers/export-one", {"customer_ids": {"registered": "nobody@x.test"}})
     assert r.status_code == 404
+
+
+def test_throttle_fails_open_when_the_cache_is_down(world: World, full: ApiClient) -> None:
+    down = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+        }
+    }
+    with override_settings(CACHES=down, EXPONEA_API_THROTTLE_RATES={"track": "1/min"}):
+        assert full.get("system/time").status_code == 200
+        assert full.get("system/time").status_code == 200  # not counted, not refused
