@@ -89,6 +89,7 @@ def test_flag_on_both_tabs_save_reload(
     height = page.evaluate("document.documentElement.scrollHeight")
     page.set_viewport_size({"width": 1366, "height": max(860, int(height))})
     page.locator("tr.dm-row[data-name='plan']").hover()
+    page.wait_for_timeout(250)  # let the hover fade of the other locks finish
     page.screenshot(path=str(screenshot_dir / "datamanager-customers.png"))
     page.set_viewport_size({"width": 1366, "height": 860})
     page.locator("tr.dm-row[data-name='city'] .dm-values summary").click()
