@@ -40,6 +40,6 @@ def customer_export_api_record(
             "columns": list(columns),
             "filter_attributes": list(customer_filter.attribute_names),
             "filter_event_types": list(customer_filter.event_types),
-            "masked": not actor.can_see_personal_data,
+            "personal_data": actor.can_see_personal_data,
         },
     )

@@ -300,7 +300,7 @@ def test_export_csv_with_filter_and_audit(world: World, full: ApiClient, masked:
     assert first is not None and first.actor_api_key == world.masked_key.key
     assert first.details["columns"] == ["registered", "plan"]
     assert first.details["filter_attributes"] == ["plan"]
-    assert first.details["masked"] is True
+    assert first.details["personal_data"] is False
     assert "premium" not in json.dumps(first.details)  # a filter value is never audited
 
 
