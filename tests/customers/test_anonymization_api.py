@@ -154,6 +154,19 @@ def test_bulk_creates_a_job_and_reports_status_by_position(
     assert "nobody@x.test" not in text and "b@x.test" not in text
     assert_no_canary(text)
 
+    # A second bulk run over the same customers changes nothing and tracks nothing.
+    events, audits = Event.objects.count(), AuditEvent.objects.count()
+    again = {
+        "customers": [{"internal_id": str(world.customer.pk)}, {"internal_id": str(second.pk)}]
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post(client, world.masked_key, url(world, "anonymize_bulk"), again)
+    assert response.status_code == 200
+    job = AnonymizationJob.objects.get(public_id=response.json()["bulk_id"])
+    assert (job.status, job.total, job.done) == ("done", 2, 2)
+    assert Event.objects.count() == events
+    assert AuditEvent.objects.count() == audits + 1  # the job's creation, nothing per customer
+
 
 def test_bulk_status_is_project_scoped(client: Any, world: World) -> None:
     job = AnonymizationJob.objects.create(
