@@ -103,10 +103,16 @@ def write_settings(folder: Path) -> Path:
     return static_root
 
 
-def prepare_database(database: str, env: dict[str, str], customers: int) -> dict[str, Any]:
+def prepare_database(
+    database: str, env: dict[str, str], customers: int, *, reuse: bool
+) -> dict[str, Any]:
+    """Create, migrate and seed the database; ``reuse`` keeps an existing one (seed_demo is
+    idempotent: it adds missing customers only and rotates the demo keys' secrets)."""
     with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{database}"')
-        conn.execute(f'CREATE DATABASE "{database}"')
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone()
+        if not (reuse and exists):
+            conn.execute(f'DROP DATABASE IF EXISTS "{database}"')
+            conn.execute(f'CREATE DATABASE "{database}"')
     manage = [PYTHON, str(ROOT / "manage.py")]
     subprocess.run([*manage, "migrate", "--no-input", "-v", "0"], env=env, check=True)
     subprocess.run([*manage, "collectstatic", "--no-input", "-v", "0"], env=env, check=True)
@@ -137,6 +143,47 @@ def prepare_database(database: str, env: dict[str, str], customers: int) -> dict
             )
         ]
     return seeded
+
+
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, from /proc (0 if it is gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu(master: int, database: str) -> dict[str, dict[int, float]]:
+    """CPU seconds so far of the gunicorn processes and of the database's PostgreSQL backends."""
+    workers = [master]
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            if ppid == master:
+                workers.append(int(entry.name))
+    with psycopg.connect(f"{PG}/postgres") as conn:
+        backends = [
+            r[0]
+            for r in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [database])
+        ]
+    return {
+        "gunicorn": {pid: _cpu_seconds(pid) for pid in workers},
+        "postgres": {pid: _cpu_seconds(pid) for pid in backends},
+    }
+
+
+def cpu_used(
+    before: dict[str, dict[int, float]], after: dict[str, dict[int, float]]
+) -> dict[str, float]:
+    return {
+        side: sum(cpu - before[side].get(pid, 0.0) for pid, cpu in after[side].items())
+        for side in after
+    }
 
 
 def free_port() -> int:
@@ -239,7 +286,7 @@ class Stats:
 
 
 async def sign_in(port: int, username: str, password: str) -> dict[str, str]:
-    page = await http(port, "GET", "/accounts/login/")
+    page = await http(port, "GET", "/accounts/login/", timeout=120)
     cookies = page.cookies()
     token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', page.body)
     assert token, "no CSRF token on the login page"
@@ -255,6 +302,7 @@ async def sign_in(port: int, username: str, password: str) -> dict[str, str]:
             "Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items()),
         },
         body=form,
+        timeout=120,
     )
     cookies.update(answer.cookies())
     if answer.status != 302 or "sessionid" not in cookies:
@@ -370,6 +418,18 @@ def report(stats: Stats, duration: float, args: argparse.Namespace) -> str:
         out += ["", "first errors: " + "; ".join(sample)]
     if everything:
         out.append(f"\nmean latency {statistics.mean(everything) * 1000:.0f} ms")
+        # Wall times above include waiting for cores that other work holds; CPU time per
+        # request does not, and bounds the throughput of these cores when they are idle.
+        cpu = getattr(args, "cpu", {})
+        total_cpu = sum(cpu.values())
+        per_request = total_cpu / len(everything) * 1000
+        out.append(
+            f"server CPU per request: {per_request:.1f} ms (gunicorn "
+            f"{cpu.get('gunicorn', 0) / len(everything) * 1000:.1f} + PostgreSQL "
+            f"{cpu.get('postgres', 0) / len(everything) * 1000:.1f}); the server used "
+            f"{total_cpu / duration:.2f} of {os.cpu_count()} cores; on idle cores this mix "
+            f"would top out near {(os.cpu_count() or 1) * 1000 / max(per_request, 0.001):.0f} requests/s"
+        )
     return "\n".join(out)
 
 
@@ -391,17 +451,21 @@ async def run_load(
 ) -> tuple[Stats, float]:
     await wait_until_serving(port)
     marketer = next(u for u in seeded["users"] if u["username"] == "marketer")
-    # Sign-ins happen before the clock starts: the load is the users' work, not their login.
-    sessions = await asyncio.gather(
-        *(sign_in(port, marketer["username"], marketer["password"]) for _ in range(args.users))
-    )
+    # Sign-ins happen one by one before the clock starts: the load is the users' work, not
+    # their logins (a production password hash costs ~0.5 s of CPU on purpose).
+    sessions = [
+        await sign_in(port, marketer["username"], marketer["password"]) for _ in range(args.users)
+    ]
     stats = Stats()
+    cpu_before = server_cpu(args.server_pid, args.database)
     start = time.monotonic()
     clock = {"deadline": start + args.duration}
     await asyncio.gather(
         *(user(n, port, seeded, sessions[n], clock, stats) for n in range(args.users))
     )
-    return stats, time.monotonic() - start
+    elapsed = time.monotonic() - start
+    args.cpu = cpu_used(cpu_before, server_cpu(args.server_pid, args.database))
+    return stats, elapsed
 
 
 def main() -> None:
@@ -414,6 +478,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument(
+        "--reuse", action="store_true", help="reuse an existing database instead of re-seeding"
+    )
     args = parser.parse_args()
     if args.database in {"postgres", "test", "root"}:
         parser.error("use a database of the benchmark's own")
@@ -421,10 +488,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench_load_") as tmp:
         static_root = write_settings(Path(tmp))
         env = server_env(args.database, args.redis_db, static_root)
-        seeded = prepare_database(args.database, env, args.customers)
+        seeded = prepare_database(args.database, env, args.customers, reuse=args.reuse)
         port = free_port()
         args.load_before = os.getloadavg()[0]
         server = start_gunicorn(env, port, args.workers, args.threads)
+        args.server_pid = server.pid
         try:
             stats, duration = asyncio.run(run_load(args, port, seeded))
         finally:

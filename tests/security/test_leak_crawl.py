@@ -134,6 +134,21 @@ def test_crawl_as_admin_finds_every_canary(leak_world: LeakWorld) -> None:
     crawler = _crawl(signed_in(leak_world.world.admin), leak_world.token)
     seen = "\n".join(f.everything() for f in crawler.fetched)
     assert canary_kinds_missing(seen) == []
+    # Whatever carries personal data must never be stored by a browser or a proxy.
+    stored = [
+        f.url
+        for f in crawler.fetched
+        if canaries_in(f.body) and "no-store" not in _header(f, "Cache-Control")
+    ]
+    assert stored == []
+
+
+def _header(fetched: Fetched, name: str) -> str:
+    for line in fetched.headers.splitlines():
+        key, _, value = line.partition(": ")
+        if key.lower() == name.lower():
+            return value
+    return ""
 
 
 def _unreached_pages(crawler: Crawler, token: str) -> list[str]:
@@ -234,6 +249,12 @@ def test_every_api_endpoint_with_a_full_key_returns_the_canaries(leak_world: Lea
     fetched = _call_all(leak_world, leak_world.world.full_key.basic)
     seen = "\n".join(f.everything() for f in fetched)
     assert canary_kinds_missing(seen) == []
+    stored = [
+        f.url
+        for f in fetched
+        if canaries_in(f.body) and "no-store" not in _header(f, "Cache-Control")
+    ]
+    assert stored == []
 
 
 def test_anonymization_endpoints_answer_without_canaries(leak_world: LeakWorld) -> None:
