@@ -35,6 +35,10 @@ def _links(
         except NoReverseMatch:
             continue  # a page not built yet
         links.append({"label": label, "url": url, "active": path.startswith(url)})
+    # Nested pages (customers/jobs/ under customers/): only the most specific link is active.
+    active = [link for link in links if link["active"]]
+    for link in active:
+        link["active"] = link["url"] == max((a["url"] for a in active), key=len)
     return links
 
 

@@ -220,3 +220,12 @@ def test_jobs_pages_and_status_json(client: Any, world: World) -> None:
     assert status["Cache-Control"] == "private, no-store"
     other = reverse("customers:job", kwargs={"token": token, "public_id": foreign.public_id})
     assert client.get(other).status_code == 404
+
+
+def test_jobs_page_is_the_only_active_nav_link(client: Any, world: World) -> None:
+    login(client, world.admin)
+    html = client.get(
+        reverse("customers:jobs", kwargs={"token": world.project.token})
+    ).content.decode()
+    assert html.count('aria-current="page"') == 1
+    assert 'class="active" aria-current="page">Anonymization jobs<' in html
