@@ -74,6 +74,7 @@ def test_anonymize_from_profile_then_bulk_job_to_100_percent(
     )
     page.goto(f"{base}?c=plan:equals:free")
     page.check("input[name=all_matching]")
+    page.screenshot(path=str(screenshot_dir / "anonymize-bulk-actions.png"))
     page.click(".an-bulk button[type=submit]")
     page.wait_for_load_state("networkidle")
     assert f"Anonymize {BULK_CUSTOMERS} customers?" in page.inner_text("main")
