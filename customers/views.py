@@ -154,6 +154,7 @@ class CustomerListView(ProjectViewMixin, TemplateView):
             base.append(("size", str(size)))
         condition_rows, event_rows = builder_rows(customer_filter)
         list_url = reverse("customers:list", kwargs={"token": self.project.token})
+        bulk_url = _bulk_url(self)
 
         def url(pairs: list[tuple[str, str]]) -> str:
             return list_url + ("?" + urlencode(pairs) if pairs else "")
@@ -196,7 +197,8 @@ class CustomerListView(ProjectViewMixin, TemplateView):
             "can_export": principal.has(Perm.EXPORT_CUSTOMERS),
             "export_url": reverse("customers:export_csv", kwargs={"token": self.project.token})
             + ("?" + urlencode(filter_pairs) if filter_pairs else ""),
-            "bulk_url": _bulk_url(self),
+            "bulk_url": bulk_url,
+            "colspan": 1 + len(id_columns) + len(property_columns) + (1 if bulk_url else 0),
             "can_see_personal_data": masker.can_see_personal_data,
             "size_param_pairs": [p for p in base if p[0] != "size"],
         }

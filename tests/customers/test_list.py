@@ -301,3 +301,14 @@ def test_total_is_exact_when_cheap_and_estimated_when_not(world: World) -> None:
     assert humanize_count(2_000) == "2 K"
     assert humanize_count(999) == "999"
     assert Total(value=1_200_000, exact=False).label == "about 1.2 M"
+
+
+def test_empty_result_spans_the_whole_table(demo: Demo) -> None:
+    html = (
+        client_for(demo.marketer)
+        .get(list_url(demo.project, "c=plan:equals:nobody"))
+        .content.decode()
+    )
+    assert "No customers match this filter." in html
+    assert '<td colspan="9" class="empty">' in html  # #, 2 IDs, 6 default columns
+    assert ">0</strong> customers match" in html
