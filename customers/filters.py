@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -163,6 +164,14 @@ _CATALOG_VALUE_TYPE: dict[str, ValueType] = {
 }
 
 
+_KEYWORD = re.compile(r"^[A-Za-z_<>=! -]{1,24}$")
+
+
+def _echo(raw: str) -> str:
+    """Quote a mistyped keyword back, unless it could be a value typed in the wrong slot."""
+    return f" '{raw}'" if _KEYWORD.match(raw) else ""
+
+
 def parse_operator(raw: str, *, where: str) -> Operator:
     key = raw.strip().lower().replace(" ", "_").replace("-", "_")
     try:
@@ -171,15 +180,14 @@ def parse_operator(raw: str, *, where: str) -> Operator:
         pass
     if key in _OPERATOR_ALIASES:
         return _OPERATOR_ALIASES[key]
-    # The operator is not a customer value, so naming it is safe.
-    raise InvalidInput(f"{where}: unknown operator '{raw[:40]}'.")
+    raise InvalidInput(f"{where}: unknown operator{_echo(raw)}.")
 
 
 def parse_value_type(raw: str, *, where: str) -> ValueType:
     try:
         return ValueType(raw.strip().lower())
     except ValueError:
-        raise InvalidInput(f"{where}: unknown value type '{raw[:40]}'.") from None
+        raise InvalidInput(f"{where}: unknown value type{_echo(raw)}.") from None
 
 
 def _clean_name(raw: Any, *, where: str, what: str = "attribute") -> str:

@@ -295,3 +295,13 @@ def test_catalog_string_type_wins_over_a_numeric_looking_value(world: World) -> 
     factories.track_customer(world.project, {"registered": "n@example.com"}, {"zip": "+42"})
     rows = customers_matching(admin, CustomerFilter.from_string("c=zip:starts_with:%2B4"))
     assert rows.count() == 1
+
+
+def test_a_value_typed_into_the_operator_or_type_slot_is_not_echoed() -> None:
+    for text in (f"c=email:{CANARY_EMAIL}", f"c=email@{CANARY_PHONE}:equals:x"):
+        with pytest.raises(InvalidInput) as info:
+            CustomerFilter.from_string(text.replace("+", "%2B"))
+        assert CANARY_EMAIL not in info.value.message
+        assert CANARY_PHONE not in info.value.message
+    with pytest.raises(InvalidInput, match="unknown operator 'likes'"):
+        CustomerFilter.from_string("c=plan:likes:x")
