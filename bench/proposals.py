@@ -24,6 +24,9 @@ here is imported by the application or the tests.
    the list then believes an exact COUNT is cheap and runs one over 145 k semi-joins
    (seconds). Resolving the name to the id first (one tiny query) gives the right
    estimate ("about 165 K") and no count.
+6. The list template runs ``|truncatechars:60`` on every cell (a ``Truncator``, a
+   Unicode normalization and a translation lookup per cell); cutting the text once in
+   the presenter makes it a slice. Measured here by swapping the filter for a slice.
 """
 
 from __future__ import annotations
@@ -137,5 +140,15 @@ def apply() -> list[str]:
 
     filters._event_q = event_q
     applied.append("event condition by type id, not a name subquery (filters._event_q)")
+
+    from django.template import defaultfilters
+
+    def truncatechars(value: Any, arg: Any) -> Any:
+        length = int(arg)
+        text = str(value)
+        return text if len(text) <= length else text[: length - 1] + "…"
+
+    defaultfilters.register.filters["truncatechars"] = truncatechars
+    applied.append("cells cut by a slice instead of |truncatechars (list.html)")
     applied.append("profile type counts grouped by type id (selectors.customer_event_type_counts)")
     return applied
