@@ -141,8 +141,19 @@ def signed_in(user: Any) -> Client:
 
 
 def start_urls(token: str) -> list[str]:
-    """Where a user starts: home, the project, and error pages a user can reach by typing."""
+    """Where a user starts: home, the project, and pages a user can reach by typing — every
+    parameterless page of the project (403 pages for what the user may not open) and 404s."""
+    from .crawler import iter_routes
+
+    typed = [
+        route.build({"token": token})
+        for route in iter_routes()
+        if route.route.startswith("projects/")
+        and [name for _, name in route.params] == ["token"]
+        and "get" in route.allowed_methods()
+    ]
     return [
+        *typed,
         "/",
         f"/projects/{token}/",
         "/no-such-page/",

@@ -164,6 +164,8 @@ class Crawler:
     per_route: int = 6
     fetched: list[Fetched] = field(default_factory=list)
     forms: list[Form] = field(default_factory=list)
+    # Paths some page linked to (as opposed to the start URLs typed in).
+    linked: set[str] = field(default_factory=set)
     _seen: set[str] = field(default_factory=set)
     _per_route: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
@@ -227,6 +229,8 @@ class Crawler:
                         found.extend(self._form_urls(url, form))
             for href in found:
                 norm = self.normalize(url, href)
+                if norm:
+                    self.linked.add(urlsplit(norm).path)
                 if norm and self._admit(norm):
                     queue.append(norm)
         return self.fetched

@@ -152,12 +152,12 @@ def _header(fetched: Fetched, name: str) -> str:
 
 
 def _unreached_pages(crawler: Crawler, token: str) -> list[str]:
-    """Parameterless GET pages of a project that the crawl never opened with a 200.
+    """Parameterless GET pages of a project (answering 200) that no crawled page links to.
 
     A page that lands but is linked from nowhere is a page the hunt would miss; POST-only
     endpoints that answer GET with a redirect or 405 are not pages.
     """
-    ok_paths = {f.url.split("?")[0] for f in crawler.fetched if f.status == 200}
+    ok_paths = crawler.linked
     pages = {
         r.build({"token": token})
         for r in iter_routes()
