@@ -159,3 +159,16 @@ def test_other_databases_get_a_clear_error_and_nothing_written(
     monkeypatch.undo()
     assert not Customer.objects.filter(project=project).exists()
     assert not AuditEvent.objects.filter(project=project, action="dataset.generate").exists()
+
+
+@postgres_only
+def test_foreign_key_checks_are_back_on_after_loading(db: Any) -> None:
+    # The loader skips FK triggers while copying rows it built valid; later writes in the
+    # same transaction must be checked again.
+    project = factories.make_project("Checks")
+
+    _generate(project, 2, 1)
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW session_replication_role")
+        assert cursor.fetchone()[0] == "origin"
