@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from django.test import Client
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import (
@@ -70,8 +72,17 @@ def test_swagger_ui_is_served_without_a_cdn() -> None:
 
 
 @pytest.fixture
-def fuzz_world(world: World, settings_: Any) -> World:
-    return world
+def fuzz_world(world: World, settings_: Any) -> Any:
+    # Schemathesis calls the WSGI app directly, so Django's request signals would close the
+    # test's database connection after each request (its transaction with it), as they do
+    # in production. Django's own test client disconnects them the same way.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield world
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
 
 
 @pytest.fixture(name="settings_")
