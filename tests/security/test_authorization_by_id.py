@@ -41,21 +41,35 @@ APPS = ("access", "datamanager", "customers")
 METHODS = ("get", "post", "put", "patch", "delete")
 
 
-def _bump_sequences() -> None:
-    """Make every table of ours (and users/groups) hand out ids above FOREIGN_ID_FLOOR."""
+def _bump_sequences() -> int:
+    """Make every table of ours (and users/groups) hand out ids above a floor that no existing
+    row reaches; returns the floor. (PostgreSQL sequences survive a test's rollback, so the
+    floor moves up with what earlier tests consumed.)"""
     tables = [m._meta.db_table for m in _models()] + ["auth_user", "auth_group"]
     with connection.cursor() as cursor:
+        highest = 0
         for table in tables:
             if connection.vendor == "postgresql":
                 cursor.execute(
-                    "SELECT setval(pg_get_serial_sequence(%s, 'id'), %s)", [table, FOREIGN_ID_FLOOR]
+                    "SELECT last_value FROM pg_sequences WHERE sequencename = %s",
+                    [f"{table}_id_seq"],
+                )
+                row = cursor.fetchone()
+                highest = max(highest, int(row[0] or 0) if row else 0)
+            cursor.execute(f'SELECT MAX(id) FROM "{table}"')  # noqa: S608 - our table names
+            highest = max(highest, int(cursor.fetchone()[0] or 0))
+        floor = max(FOREIGN_ID_FLOOR, highest + 100_000)
+        for table in tables:
+            if connection.vendor == "postgresql":
+                cursor.execute(
+                    "SELECT setval(pg_get_serial_sequence(%s, 'id'), %s)", [table, floor]
                 )
             elif connection.vendor == "sqlite":
                 cursor.execute("DELETE FROM sqlite_sequence WHERE name = %s", [table])
                 cursor.execute(
-                    "INSERT INTO sqlite_sequence (name, seq) VALUES (%s, %s)",
-                    [table, FOREIGN_ID_FLOOR],
+                    "INSERT INTO sqlite_sequence (name, seq) VALUES (%s, %s)", [table, floor]
                 )
+    return floor
 
 
 def _models() -> list[type[models.Model]]:
@@ -80,7 +94,7 @@ def _project_path(model: type[models.Model]) -> str | None:
     return None
 
 
-def _foreign_ids(project: Project) -> tuple[list[int], list[uuid.UUID]]:
+def _foreign_ids(project: Project, floor: int) -> tuple[list[int], list[uuid.UUID]]:
     """The int and uuid ids of every object of ``project`` (only ids past the floor)."""
     ints: set[int] = set()
     uuids: set[uuid.UUID] = {project.token}
@@ -89,12 +103,12 @@ def _foreign_ids(project: Project) -> tuple[list[int], list[uuid.UUID]]:
         if path is None:
             continue
         rows = model._default_manager.filter(**{path: project})
-        ints.update(pk for pk in rows.values_list("pk", flat=True) if pk > FOREIGN_ID_FLOOR)
+        ints.update(pk for pk in rows.values_list("pk", flat=True) if pk > floor)
         for field in model._meta.fields:
             if isinstance(field, models.UUIDField):
                 uuids.update(rows.values_list(field.name, flat=True))
     users = get_user_model().objects.filter(memberships__project=project)
-    ints.update(pk for pk in users.values_list("pk", flat=True) if pk > FOREIGN_ID_FLOOR)
+    ints.update(pk for pk in users.values_list("pk", flat=True) if pk > floor)
     return sorted(ints), sorted(uuids, key=str)
 
 
@@ -113,7 +127,7 @@ def _snapshot(project: Project) -> str:
 @pytest.fixture
 def foreign(world: World) -> dict[str, Any]:
     """A well-stocked project B whose every id is past A's, with its own admin."""
-    _bump_sequences()
+    floor = _bump_sequences()
     other = factories.make_project("Foreign shop")
     factories.make_member(other, "foreign-admin", roles=("Admin",))
     factories.make_member(other, "foreign-viewer", roles=("Viewer",))
@@ -138,8 +152,8 @@ def foreign(world: World) -> dict[str, Any]:
         )
     except ImportError:
         pass
-    assert Event.objects.filter(project=other, pk__gt=FOREIGN_ID_FLOOR).exists()
-    ints, uuids = _foreign_ids(other)
+    assert Event.objects.filter(project=other, pk__gt=floor).exists()
+    ints, uuids = _foreign_ids(other, floor)
     return {"project": other, "ints": ints, "uuids": uuids}
 
 
