@@ -1,6 +1,6 @@
 """/track/v2/projects/{token}/... (issue: the Exponea-compatible HTTP API)."""
 
-from django.urls import path, re_path
+from django.urls import path
 
 from . import tracking_views as views
 
@@ -9,5 +9,4 @@ urlpatterns = [
     path("customers/events", views.EventTrackView.as_view(), name="api-track-event"),
     path("batch", views.BatchView.as_view(), name="api-track-batch"),
     path("system/time", views.SystemTimeView.as_view(), name="api-system-time"),
-    re_path(r"^(?P<rest>.*)$", views.unknown_tracking_path),
 ]

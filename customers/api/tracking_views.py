@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from django.http import HttpRequest, JsonResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -110,8 +109,3 @@ class SystemTimeView(ProjectAPIView):
     )
     def get(self, request: Request, token: str) -> Response:
         return Response({"success": True, "time": time.time()})
-
-
-def unknown_tracking_path(request: HttpRequest, token: str, rest: str = "") -> JsonResponse:
-    """Any other path under /track/v2/projects/{token}/: Exponea's JSON 404, not an HTML page."""
-    return JsonResponse({"success": False, "errors": ["Not found."]}, status=404)

@@ -419,9 +419,3 @@ def test_throttle_fails_open_when_the_cache_is_down(world: World, full: ApiClien
     with override_settings(CACHES=down, EXPONEA_API_THROTTLE_RATES={"track": "1/min"}):
         assert full.get("system/time").status_code == 200
         assert full.get("system/time").status_code == 200  # not counted, not refused
-
-
-def test_unknown_tracking_path_answers_json_404(world: World, full: ApiClient) -> None:
-    r = full.track("customers/unknown", {})
-    assert r.status_code == 404
-    assert r.json() == {"success": False, "errors": ["Not found."]}
