@@ -37,8 +37,10 @@ def _links(
         links.append({"label": label, "url": url, "active": path.startswith(url)})
     # Nested pages (customers/jobs/ under customers/): only the most specific link is active.
     active = [link for link in links if link["active"]]
-    for link in active:
-        link["active"] = link["url"] == max((a["url"] for a in active), key=len)
+    if active:
+        deepest = max((str(a["url"]) for a in active), key=len)
+        for link in active:
+            link["active"] = link["url"] == deepest
     return links
 
 

@@ -59,9 +59,13 @@ def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]
 
 
 @pytest.fixture
-def screenshot_dir() -> Path:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    return SCREENSHOTS
+def screenshot_dir(tmp_path: Path) -> Path:
+    """Where browser tests save screenshots: ``docs/screenshots`` when UPDATE_SCREENSHOTS=1
+    (to refresh the docs), else a temporary folder, so a test run leaves the tree clean."""
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        return SCREENSHOTS
+    return tmp_path
 
 
 def sign_in(page: Any, live_server: Any, username: str, password: str) -> None:
