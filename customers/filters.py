@@ -771,12 +771,22 @@ def _id_q(condition: Condition, *, project_id: int, where: str) -> Q:
 
 
 def _event_q(event: EventCondition, *, project_id: int) -> Q:
-    events = Event.objects.filter(
-        customer_id=OuterRef("pk"),
-        event_type__in=EventType.objects.filter(
-            project_id=project_id, name=event.event_type
-        ).values("pk"),
+    # The type's id is looked up first (one tiny query) and passed as a literal: behind a
+    # subquery on the name the planner cannot use the type's statistics and guessed 15 k
+    # instead of 145 k purchasers, so the list ran an exact COUNT (1.3 s CPU at 1 M
+    # customers); with the id it estimates right and skips the count (90 ms).
+    type_ids = list(
+        EventType.objects.filter(project_id=project_id, name=event.event_type).values_list(
+            "pk", flat=True
+        )
     )
+    # An unknown type keeps the subquery (it matches nothing): an empty id list would make
+    # the query uncompilable (EmptyResultSet) for callers that take its SQL (the estimate,
+    # the anonymization INSERT ... SELECT).
+    type_filter: Any = type_ids or EventType.objects.filter(
+        project_id=project_id, name=event.event_type
+    ).values("pk")
+    events = Event.objects.filter(customer_id=OuterRef("pk"), event_type_id__in=type_filter)
     if event.within_days is not None:
         events = events.filter(timestamp__gte=timezone.now() - dt.timedelta(days=event.within_days))
     return Q(Exists(events)) if event.done else ~Q(Exists(events))
