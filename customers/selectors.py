@@ -84,6 +84,35 @@ def ids_of_customers(customer_pks: Iterable[int]) -> dict[int, dict[str, list[st
     return {pk: dict(v) for pk, v in out.items()}
 
 
+def ids_of_customer_chunk(
+    project_id: int, customer_pks: list[int]
+) -> dict[int, dict[str, list[str]]]:
+    """:func:`ids_of_customers` for a chunk of an export, in one query.
+
+    When the chunk's ids are dense (at most twice as wide as the chunk) the IDs are read
+    by ``customer_id BETWEEN first AND last`` and the few outsiders dropped here: Django
+    spent more time building an ``IN`` of 2,000 parameters than PostgreSQL running it.
+    Sparse chunks (a narrow filter) keep the ``IN`` list.
+    """
+    if not customer_pks:
+        return {}
+    low, high = min(customer_pks), max(customer_pks)
+    if high - low + 1 > 2 * len(customer_pks):
+        return ids_of_customers(customer_pks)
+    wanted = set(customer_pks)
+    out: dict[int, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for customer_id, name, value in (
+        CustomerId.objects.filter(
+            project_id=project_id, customer_id__gte=low, customer_id__lte=high
+        )
+        .order_by("customer_id", "name", "id")
+        .values_list("customer_id", "name", "value")
+    ):
+        if customer_id in wanted:
+            out[customer_id][name].append(value)
+    return {pk: dict(v) for pk, v in out.items()}
+
+
 # The customer filter and profile pages ---------------------------------------------------
 
 # Above this many estimated rows the list shows "about N" instead of counting exactly.
