@@ -12,6 +12,7 @@ import base64
 import binascii
 import datetime as dt
 import json
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
@@ -25,12 +26,14 @@ from django.http import (
 )
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
+from django.utils.decorators import method_decorator
 from django.views.generic import TemplateView
 
 from access.errors import DomainError, InvalidInput, NotFound, PiiFieldRefused
 from access.permissions import Perm
 from access.views_base import ProjectViewMixin
 from datamanager.masking import Masker
+from exponea_pii.db_router import replica_reads
 
 from .filters import CustomerFilter, customers_matching
 from .forms import OPERATOR_CHOICES, TYPE_CHOICES, ColumnsForm, builder_rows
@@ -103,6 +106,9 @@ def _page_size(raw: str | None) -> int:
     return size if size in PAGE_SIZES else PAGE_SIZES[0]
 
 
+# The list's customer reads (page, IDs, count) may go to a read replica when one is set
+# (docs/scaling.md); catalog, permissions and sessions stay on the primary (the router).
+@method_decorator(replica_reads(), name="get")
 class CustomerListView(ProjectViewMixin, TemplateView):
     """The customer filter: filter builder, chosen columns, sort, cursor pages, export."""
 
@@ -241,10 +247,26 @@ class CustomerExportCsvView(ProjectViewMixin):
             )
         except DomainError as exc:
             return error_page(request, self, exc)
-        response = StreamingHttpResponse(export.lines(), content_type="text/csv; charset=utf-8")
+        # The rows are read while streaming, after this view returned: each block's customer
+        # reads may go to a read replica (the count, audit and masking decision were made
+        # on the primary, in the service's transaction).
+        response = StreamingHttpResponse(
+            _replica_blocks(export.lines()), content_type="text/csv; charset=utf-8"
+        )
         response["Content-Disposition"] = f'attachment; filename="{export.filename}"'
         response["X-Row-Count"] = str(export.row_count)
         return response
+
+
+def _replica_blocks(blocks: Iterator[str]) -> Iterator[str]:
+    """``blocks``, each produced inside :func:`replica_reads` (only while it is produced,
+    so nothing else the server runs between blocks is routed by it)."""
+    while True:
+        with replica_reads():
+            block = next(blocks, None)
+        if block is None:
+            return
+        yield block
 
 
 def _encode_event_cursor(timestamp: dt.datetime, pk: int) -> str:
