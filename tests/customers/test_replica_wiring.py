@@ -59,7 +59,8 @@ def test_export_streams_rows_inside_replica_reads_only_while_producing(demo: Dem
     client.force_login(demo.admin)
     recorder = Recorder()
     with connection.execute_wrapper(recorder):
-        response = client.get(reverse("customers:export_csv", kwargs={"token": demo.project.token}))
+        url = reverse("customers:export_csv", kwargs={"token": demo.project.token})
+        response: Any = client.get(url)
         assert response.status_code == 200
         # Decided and counted in the service's transaction, on the primary.
         assert recorder.customer_reads and not any(recorder.customer_reads)
