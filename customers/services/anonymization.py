@@ -547,11 +547,41 @@ def anonymization_job_create(
     return job
 
 
+# With the broker down, a job up to this size runs in the request that created it; a larger
+# one stays queued (resumable with `anonymize_customers --resume`), never lost or half-done.
+IN_PROCESS_FALLBACK_MAX = 5000
+
+
 def anonymization_job_enqueue(*, job_id: int) -> None:
-    """Send the job's id (and nothing else) to the Celery queue; eager without a broker."""
+    """Send the job's id (and nothing else) to the Celery queue; eager without a broker.
+
+    If the broker cannot be reached the job is already committed, so the request must not
+    fail: a small job runs in-process, a large one waits, and either way a warning says so.
+    """
+    from kombu.exceptions import OperationalError as BrokerUnavailable
+
     from ..tasks import anonymization_job_run
 
-    anonymization_job_run.delay(job_id)
+    try:
+        anonymization_job_run.delay(job_id)
+    except BrokerUnavailable:
+        row = AnonymizationJob.objects.filter(pk=job_id).values_list("total", "public_id").first()
+        total, public_id = row if row is not None else (None, None)
+        if total is not None and total <= IN_PROCESS_FALLBACK_MAX:
+            logger.warning(
+                "Celery broker unreachable: running anonymization job %s (%s customers) in-process.",
+                job_id,
+                total,
+            )
+            anonymization_job_run_all(job_id=job_id)
+        else:
+            logger.warning(
+                "Celery broker unreachable: anonymization job %s stays queued; resume it with "
+                "`manage.py anonymize_customers --project TOKEN --resume %s` or when the broker "
+                "is back.",
+                job_id,
+                public_id,
+            )
 
 
 def _job_principal(job: AnonymizationJob) -> Principal:

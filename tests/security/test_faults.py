@@ -325,14 +325,6 @@ def test_catalog_change_is_refused_while_redis_is_down_so_no_stale_catalog_survi
     assert CustomerAttribute.objects.get(project=project, name="nickname").pii is True
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "customers/services/anonymization.py: anonymization_job_enqueue lets kombu's "
-        "OperationalError escape from on_commit, so with the broker down the request answers "
-        "500 after the job was committed, and the job stays queued with no warning"
-    ),
-)
 @pytest.mark.django_db(transaction=True)
 def test_jobs_run_in_process_with_a_warning_when_the_broker_is_down(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
