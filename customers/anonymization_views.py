@@ -136,7 +136,7 @@ class BulkAnonymizeView(AnonymizationViewMixin, TemplateView):
                         all_matching=all_matching,
                         selected=selected,
                         querystring=querystring,
-                        conditions=customer_filter.describe(),
+                        conditions=customer_filter.describe(with_values=True),
                         list_url=self.list_url(querystring),
                     )
                 )

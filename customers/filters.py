@@ -219,6 +219,15 @@ class Condition:
         """A human description that names the attribute but not the value."""
         return f"{self.attribute} {self.operator.label}"
 
+    @property
+    def label_with_value(self) -> str:
+        """The label with the condition's own value, for showing a principal its own filter."""
+        if not self.operator.takes_value:
+            return self.label
+        if self.operator is Operator.BETWEEN:
+            return f"{self.label} {self.value} and {self.value2}"
+        return f"{self.label} {self.value}"
+
     def to_compact(self) -> str:
         attribute = quote(self.attribute, safe="")
         if self.type is not None:
@@ -382,9 +391,14 @@ class CustomerFilter:
     def event_types(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(e.event_type for e in self.events))
 
-    def describe(self) -> list[str]:
-        """Labels of the conditions, naming attributes, never values."""
-        return [c.label for c in self.conditions] + [e.label for e in self.events]
+    def describe(self, *, with_values: bool = False) -> list[str]:
+        """Labels of the conditions, naming attributes and, only if asked, the values.
+
+        ``with_values`` is for echoing a filter to the principal who wrote it and whose
+        filter :func:`customers_matching` accepted (so it holds no PII it may not see).
+        """
+        conditions = [c.label_with_value if with_values else c.label for c in self.conditions]
+        return conditions + [e.label for e in self.events]
 
     # Parsing ------------------------------------------------------------------------------
 
