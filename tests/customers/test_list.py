@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -232,6 +233,7 @@ def test_query_count_does_not_grow_with_rows_or_columns(
     counts = []
     for size, columns in ((25, ["city"]), (100, ALL_DEMO_COLUMNS)):
         choose_columns(client, demo.project, columns)
+        cache.clear()  # with Redis the PII catalog is cached: measure both pages cold
         with CaptureQueriesContext(connection) as captured:
             response = client.get(list_url(demo.project, f"size={size}&c=plan:exists&e=purchase"))
         assert response.status_code == 200
