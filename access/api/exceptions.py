@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views.defaults import page_not_found
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -53,3 +54,16 @@ def exponea_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
             status=exc.status_code or status.HTTP_400_BAD_REQUEST,
         )
     return None
+
+
+API_PATH_PREFIXES = ("/track/", "/data/")
+
+
+def api_aware_page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """The site's 404: Exponea's JSON error shape under the API paths, the HTML page elsewhere.
+
+    A script that mistypes an endpoint gets the same body as any other API error.
+    """
+    if request.path.startswith(API_PATH_PREFIXES):
+        return JsonResponse({"success": False, "errors": ["Not found."]}, status=404)
+    return page_not_found(request, exception)
