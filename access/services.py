@@ -188,6 +188,24 @@ def api_key_create(
 
 
 @transaction.atomic
+def api_key_rotate(*, actor: Principal, api_key: ApiKey) -> str:
+    """Give an active key a new secret (the old one stops working); returns it, shown once."""
+    if api_key.project_id != actor.project.pk or not api_key.is_active:
+        raise NotFound("API key not found.")
+    secret = secrets.token_urlsafe(32)
+    api_key.secret_hash = hash_secret(secret)
+    api_key.save(update_fields=["secret_hash"])
+    audit_record(
+        actor=actor,
+        action="api_key.rotate",
+        target_type="api_key",
+        target_id=api_key.pk,
+        details={"name": api_key.name, "key_id": api_key.key_id},
+    )
+    return secret
+
+
+@transaction.atomic
 def api_key_revoke(*, actor: Principal, api_key: ApiKey) -> ApiKey:
     if api_key.project_id != actor.project.pk:
         raise NotFound("API key not found.")

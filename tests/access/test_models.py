@@ -49,3 +49,17 @@ def test_database_constraints(make: Any) -> None:
     project = factories.make_project()
     with pytest.raises(IntegrityError), transaction.atomic():
         make(project)
+
+
+def test_rotating_a_key_replaces_its_secret_and_is_audited() -> None:
+    from access.selectors import api_key_authenticate
+    from access.services import api_key_rotate
+
+    project = factories.make_project()
+    creds = factories.make_key(project, "track")
+    new_secret = api_key_rotate(actor=factories.system(project), api_key=creds.key)
+    assert api_key_authenticate(creds.key.key_id, creds.secret) is None
+    assert api_key_authenticate(creds.key.key_id, new_secret) == creds.key
+    assert (
+        AuditEvent.objects.filter(action="api_key.rotate", target_id=str(creds.key.pk)).count() == 1
+    )

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
 
 from access.errors import DomainError
 from access.models import Role
@@ -55,6 +56,10 @@ class Command(BaseCommand):
             known = ", ".join(Role.objects.filter(project=project).values_list("name", flat=True))
             raise CommandError(f"Unknown role(s): {', '.join(missing)}. Roles: {known}.")
         actor = principal_for_system(project, label="cli")
+        with transaction.atomic():  # a refused membership leaves no orphan user behind
+            self._add(options, project, actor, roles)
+
+    def _add(self, options: Any, project: Any, actor: Any, roles: list[Role]) -> None:
         User = get_user_model()
         user = User.objects.filter(username=options["username"]).first()
         new_password = None

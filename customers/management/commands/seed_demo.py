@@ -12,10 +12,10 @@ from tqdm import tqdm
 
 from access.models import ApiKey, Project, Role
 from access.permissions import Perm
-from access.selectors import hash_secret, principal_for_system
+from access.selectors import principal_for_system
 from access.services import (
     api_key_create,
-    audit_record,
+    api_key_rotate,
     member_add,
     member_set_direct_grant,
     project_create,
@@ -125,8 +125,6 @@ class Command(BaseCommand):
         return out
 
     def _seed_keys(self, actor: Any) -> list[dict[str, Any]]:
-        import secrets
-
         out = []
         for name, perms in API_KEYS:
             key = ApiKey.objects.filter(
@@ -136,16 +134,7 @@ class Command(BaseCommand):
                 key, secret = api_key_create(actor=actor, name=name, permissions=perms)
             else:
                 # The secret is stored only as a hash: re-seeding rotates it to print a working one.
-                secret = secrets.token_urlsafe(32)
-                key.secret_hash = hash_secret(secret)
-                key.save(update_fields=["secret_hash"])
-                audit_record(
-                    actor=actor,
-                    action="api_key.rotate",
-                    target_type="api_key",
-                    target_id=key.pk,
-                    details={"name": name, "key_id": key.key_id},
-                )
+                secret = api_key_rotate(actor=actor, api_key=key)
             out.append(
                 {
                     "name": name,
