@@ -6,6 +6,8 @@ REDIS_URL     optional: cache and Celery broker; without it a local-memory cache
 SECRET_KEY    required unless DEBUG is on
 DEBUG         "1"/"true" turns on development mode
 ALLOWED_HOSTS comma-separated
+
+Each may also come from the git-ignored ``.env`` that ``./bin/demo`` writes (exponea_pii/env.py).
 """
 
 from __future__ import annotations
@@ -15,9 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
-from django.core.exceptions import ImproperlyConfigured
+
+from .env import MissingSetting, load_env_file
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+
+# The git-ignored .env that ./bin/demo writes (python-dotenv); the environment wins over it.
+# EXPONEA_PII_ENV_FILE names another file, or "" for none (see exponea_pii/env.py).
+ENV_FILE = load_env_file()
 
 
 def env_bool(name: str, default: bool = False) -> bool:
@@ -36,7 +43,10 @@ DEBUG = env_bool("DEBUG")
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
     if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
+        raise MissingSetting(
+            "SECRET_KEY must be set when DEBUG is off: export SECRET_KEY for production, "
+            "or run ./bin/demo to write a development .env."
+        )
     SECRET_KEY = "dev-only-insecure-key-" + "x" * 40
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
