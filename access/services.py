@@ -19,7 +19,7 @@ from django.db.models import Q
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
-from .errors import Conflict, InvalidInput, NotFound
+from .errors import Conflict, Forbidden, InvalidInput, NotFound
 from .models import (
     ApiKey,
     AuditEvent,
@@ -29,7 +29,13 @@ from .models import (
     ProjectUserObjectPermission,
     Role,
 )
-from .permissions import API_KEY_PERMISSIONS, BUILTIN_ROLES, DIRECT_GRANTS, Perm
+from .permissions import (
+    API_KEY_PERMISSIONS,
+    BUILTIN_ROLES,
+    DIRECT_GRANTS,
+    PROJECT_PERMISSIONS,
+    Perm,
+)
 from .principal import Principal
 from .selectors import hash_secret, principal_for_system
 from .signals import project_created
@@ -58,6 +64,30 @@ def audit_record(
     )
 
 
+def require_held(actor: Principal, perms: Iterable[Perm]) -> None:
+    """The grant rule: a user or key may grant only permissions it holds itself.
+
+    Refuses with :class:`Forbidden` naming the first permission the actor lacks. The system
+    (CLI, seeding) holds every permission; ``track`` is an API-key-only write permission that
+    no user holds, so any holder of Access management may hand it to a key.
+    """
+    labels = dict(PROJECT_PERMISSIONS)
+    missing = sorted(Perm(p) for p in perms if Perm(p) != Perm.TRACK and not actor.has(Perm(p)))
+    if missing:
+        names = ", ".join(f"'{labels.get(p, p.value)}' ({p.value})" for p in missing)
+        raise Forbidden(f"You can grant only permissions you hold yourself; you lack {names}.")
+
+
+def _lock_project(project: Project) -> None:
+    """Serialize changes that could remove a project's last admin (the guard's count).
+
+    Every service that calls :func:`_guard_last_admin` takes this row lock first, so a second
+    concurrent demotion waits and then counts the admins the first one left (PostgreSQL;
+    SQLite's IMMEDIATE transactions already serialize writers).
+    """
+    Project.objects.select_for_update().filter(pk=project.pk).values_list("pk", flat=True).get()
+
+
 def _role_group_name(project: Project, name: str) -> str:
     return f"project-{project.pk}:{name}"[:150]
 
@@ -74,6 +104,7 @@ def role_create(
     if Role.objects.filter(project=project, name__iexact=name).exists():
         raise Conflict(f"A role named '{name}' already exists.")
     perms = sorted({Perm(p) for p in permissions} - {Perm.TRACK})
+    require_held(actor, perms)
     group = Group.objects.create(name=_role_group_name(project, name))
     role = Role.objects.create(project=project, name=name, group=group, builtin=builtin)
     for perm in perms:
@@ -107,11 +138,10 @@ def project_create(*, name: str, created_by: str = "system") -> Project:
 def member_add(*, actor: Principal, user: User, roles: Iterable[Role] = ()) -> Membership:
     """Add ``user`` to the actor's project with ``roles`` (idempotent for an existing member)."""
     project = actor.project
+    role_list = _project_roles(project, roles)
+    _require_roles_held(actor, role_list)
     membership, created = Membership.objects.get_or_create(project=project, user=user)
-    role_list = list(roles)
     for role in role_list:
-        if role.project_id != project.pk:
-            raise NotFound("Role not found.")
         user.groups.add(role.group)  # type: ignore[attr-defined]
     if created or role_list:
         audit_record(
@@ -133,6 +163,7 @@ def member_set_direct_grant(*, actor: Principal, user: User, perm: Perm, granted
     if not Membership.objects.filter(project=project, user=user).exists():
         raise NotFound("Member not found.")
     if granted:
+        require_held(actor, [perm])
         assign_perm(perm.value, user, project)
     else:
         remove_perm(perm.value, user, project)
@@ -167,6 +198,7 @@ def api_key_create(
     unknown = perm_names - set(API_KEY_PERMISSIONS)
     if unknown:
         raise InvalidInput(f"Unknown API permission(s): {', '.join(sorted(unknown))}.")
+    require_held(actor, [API_KEY_PERMISSIONS[name] for name in perm_names])
     secret = secrets.token_urlsafe(32)
     key = ApiKey(
         project=actor.project,
@@ -262,6 +294,14 @@ def _member_or_404(project: Project, user: User) -> Membership:
     return membership
 
 
+def _require_roles_held(actor: Principal, roles: Iterable[Role]) -> None:
+    """Giving someone a role grants its permissions: the actor must hold them all."""
+    wanted: set[Perm] = set()
+    for role in roles:
+        wanted |= role_permissions(role)
+    require_held(actor, wanted)
+
+
 def _project_roles(project: Project, roles: Iterable[Role]) -> list[Role]:
     role_list = list(roles)
     if any(role.project_id != project.pk for role in role_list):
@@ -317,6 +357,7 @@ def member_create_by_email(
 def member_roles_set(*, actor: Principal, user: User, roles: Iterable[Role]) -> list[Role]:
     """Set the member's roles in the actor's project to exactly ``roles``."""
     project = actor.project
+    _lock_project(project)
     _member_or_404(project, user)
     wanted = _project_roles(project, roles)
     admins_before = project_admin_ids(project)
@@ -327,6 +368,7 @@ def member_roles_set(*, actor: Principal, user: User, roles: Iterable[Role]) -> 
     added = [r for r in wanted if r.pk not in current_ids]
     if not removed and not added:
         return wanted
+    _require_roles_held(actor, added)
     user.groups.remove(*[r.group for r in removed])  # type: ignore[attr-defined]
     user.groups.add(*[r.group for r in added])  # type: ignore[attr-defined]
     _guard_last_admin(project, admins_before)
@@ -349,6 +391,7 @@ def member_roles_set(*, actor: Principal, user: User, roles: Iterable[Role]) -> 
 def member_remove(*, actor: Principal, user: User) -> None:
     """Remove ``user`` from the actor's project: membership, project roles and direct grants."""
     project = actor.project
+    _lock_project(project)
     membership = _member_or_404(project, user)
     admins_before = project_admin_ids(project)
     groups = Group.objects.filter(role__project=project, user=user)
@@ -408,8 +451,10 @@ def role_update(*, actor: Principal, role: Role, name: str, permissions: Iterabl
     if Role.objects.filter(project=project, name__iexact=name).exclude(pk=role.pk).exists():
         raise Conflict(f"A role named '{name}' already exists.")
     perms = {Perm(p) for p in permissions} - {Perm.TRACK}
+    _lock_project(project)
     admins_before = project_admin_ids(project)
     old_name, old_perms = role.name, role_permissions(role)
+    require_held(actor, perms - old_perms)
     if name != role.name:
         role.name = name
         role.save(update_fields=["name"])
@@ -438,6 +483,7 @@ def role_delete(*, actor: Principal, role: Role) -> None:
     """Delete a custom role; its holders lose its permissions at once."""
     _custom_role_or_refuse(actor, role)
     project = actor.project
+    _lock_project(project)
     admins_before = project_admin_ids(project)
     role_id, name, group = role.pk, role.name, role.group
     role.delete()
