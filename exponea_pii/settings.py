@@ -245,6 +245,16 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "inte
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 
+# The erasure ledger (customers/services/erasure_ledger.py): every anonymization is also
+# appended here, outside the database, so `manage.py replay_erasures` can redo it after a
+# backup restore. Keep the directory off the database's disk and out of its backups'
+# retention; keep ERASURE_LEDGER_KEY stable (by default it is derived from SECRET_KEY, so a
+# SECRET_KEY rotation would stop hard-ID matching; internal ids still match).
+ERASURE_LEDGER_DIR = os.environ.get("ERASURE_LEDGER_DIR") or str(
+    BASE_DIR / "var" / "erasure-ledger"
+)
+ERASURE_LEDGER_KEY = os.environ.get("ERASURE_LEDGER_KEY", "")
+
 # Security headers and cookies.
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

@@ -1,6 +1,7 @@
 """Settings for the test suite: the real settings with a throwaway key and fast hashing."""
 
 import os
+import tempfile
 
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-used-anywhere-else-0123456789")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
@@ -18,6 +19,10 @@ AXES_ENABLED = os.environ.get("AXES_ENABLED", "1") == "1"
 # The live test server speaks plain HTTP; production keeps these on (see settings.py).
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
+# Each test run (and each worker a test starts) appends anonymizations to a ledger of its own.
+ERASURE_LEDGER_DIR = os.environ.get("ERASURE_LEDGER_DIR") or tempfile.mkdtemp(
+    prefix="erasure-ledger-"
+)
 # Background jobs run in-process in tests unless a test starts a real worker itself.
 CELERY_TASK_ALWAYS_EAGER = os.environ.get("CELERY_TASK_ALWAYS_EAGER", "1") == "1"
 if CACHES["default"]["BACKEND"].endswith("RedisCache"):  # noqa: F405

@@ -219,6 +219,10 @@ def _anonymize_chunk(
         return []
     now = timezone.now()
     pii_properties = plan.catalog.customer_properties
+    # Outside the database, so a restored backup cannot bring these customers back.
+    from .erasure_ledger import erasure_ledger_record
+
+    erasure_ledger_record(project=project, customer_pks=pks, source=source)
 
     Customer.objects.filter(pk__in=pks).update(
         properties=JsonWithoutKeys("properties", pii_properties),
