@@ -243,10 +243,10 @@ def erasures_pending(*, project: Project) -> list[int]:
     pending: set[int] = set()
     ids = sorted(latest_by_id)
     for start in range(0, len(ids), 5000):
-        rows = Customer.objects.filter(
+        found = Customer.objects.filter(
             project=project, anonymized_at__isnull=True, pk__in=ids[start : start + 5000]
         ).values_list("pk", "created_at")
-        pending.update(pk for pk, created in rows if created <= latest_by_id[pk])
+        pending.update(pk for pk, created in found if created <= latest_by_id[pk])
     hard = [name for name, is_hard in id_names(project).items() if is_hard]
     if latest_by_hash and hard:
         rows = (
@@ -264,7 +264,10 @@ def erasures_pending(*, project: Project) -> list[int]:
 
 
 def erasures_replay(
-    *, actor: Principal, customer_pks: Sequence[int], progress: Callable[[int], None] | None = None
+    *,
+    actor: Principal,
+    customer_pks: Sequence[int],
+    progress: Callable[[int], object] | None = None,
 ) -> int:
     """Anonymize again the given customers (from :func:`erasures_pending`); returns how many.
 

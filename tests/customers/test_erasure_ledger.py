@@ -56,7 +56,7 @@ class Snapshot:
         self.events = list(Event.objects.filter(customer=customer).values())
 
     def restore(self) -> None:
-        pk = self.customer["id"]
+        pk: Any = self.customer["id"]
         CustomerId.objects.filter(customer_id=pk).delete()
         Event.objects.filter(customer_id=pk).delete()
         Customer.objects.filter(pk=pk).update(
