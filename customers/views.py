@@ -32,6 +32,8 @@ from django.views.generic import TemplateView
 from access.errors import DomainError, InvalidInput, NotFound, PiiFieldRefused
 from access.permissions import Perm
 from access.views_base import ProjectViewMixin
+from accountability.models import Channel
+from accountability.services import access_record_shown
 from datamanager.masking import Masker
 from exponea_pii.db_router import replica_reads
 
@@ -113,17 +115,25 @@ class CustomerListView(ProjectViewMixin, TemplateView):
     """The customer filter: filter builder, chosen columns, sort, cursor pages, export."""
 
     template_name = "customers/list.html"
+    masker: Masker  # set by build(); what it let through goes to the access log
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         try:
             context = self.build(request)
         except DomainError as exc:
             return error_page(request, self, exc)
+        access_record_shown(
+            actor=self.principal,
+            masker=self.masker,
+            channel=Channel.PAGE,
+            view="customers.list",
+            customer_ids=[row.pk for row in context["rows"]],
+        )
         return self.render_to_response(self.get_context_data(**context))
 
     def build(self, request: HttpRequest) -> dict[str, Any]:
         principal = self.principal
-        masker = Masker.for_principal(principal)
+        masker = self.masker = Masker.for_principal(principal)
         customer_filter = CustomerFilter.from_querydict(request.GET)
         sort = Sort.parse(request.GET.get("sort"))
         size = _page_size(request.GET.get("size"))
@@ -290,6 +300,7 @@ class CustomerDetailView(ProjectViewMixin, TemplateView):
     """The customer profile: IDs, attributes, dates, state, and the event timeline."""
 
     template_name = "customers/detail.html"
+    masker: Masker  # set by build(); what it let through goes to the access log
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         try:
@@ -300,10 +311,17 @@ class CustomerDetailView(ProjectViewMixin, TemplateView):
             context = self.build(request, customer)
         except DomainError as exc:
             return error_page(request, self, exc)
+        access_record_shown(
+            actor=self.principal,
+            masker=self.masker,
+            channel=Channel.PAGE,
+            view="customers.profile",
+            customer_ids=[customer.pk],
+        )
         return self.render_to_response(self.get_context_data(**context))
 
     def build(self, request: HttpRequest, customer: Any) -> dict[str, Any]:
-        masker = Masker.for_principal(self.principal)
+        masker = self.masker = Masker.for_principal(self.principal)
         catalog = {a.name: a for a in customer_attributes(self.project)}
         event_type = (request.GET.get("type") or "").strip()[:128] or None
         raw_before = request.GET.get("before")

@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "access",
     "datamanager",
     "customers",
+    "accountability",
 ]
 
 MIDDLEWARE = [

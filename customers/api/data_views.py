@@ -23,6 +23,8 @@ from access.api.base import ProjectAPIView
 from access.api.schema import error_responses
 from access.errors import InvalidInput
 from access.permissions import Perm
+from accountability.models import Channel
+from accountability.services import access_record_export, access_record_shown
 from datamanager.masking import Masker
 from datamanager.models import AttributeKind, CustomerAttribute
 
@@ -42,6 +44,16 @@ EXPORT_CHUNK = 1000
 class CustomerReadView(ProjectAPIView):
     required_permission = Perm.VIEW_CUSTOMERS
 
+    def access_record(self, masker: Masker, view: str, customer_pk: int) -> None:
+        """The access-log entry for what ``masker`` let through for this one customer."""
+        access_record_shown(
+            actor=self.principal,
+            masker=masker,
+            channel=Channel.API,
+            view=view,
+            customer_ids=[customer_pk],
+        )
+
 
 class ExportOneView(CustomerReadView):
     @extend_schema(
@@ -55,7 +67,9 @@ class ExportOneView(CustomerReadView):
         body = body_object(request)
         customer = reading.customer_find(self.principal, body.get("customer_ids"))
         masker = Masker.for_principal(self.principal)
-        return Response(reading.customer_export_one(self.principal, masker, customer))
+        data = reading.customer_export_one(self.principal, masker, customer)
+        self.access_record(masker, "api.export-one", customer.pk)
+        return Response(data)
 
 
 class AttributesView(CustomerReadView):
@@ -78,6 +92,7 @@ class AttributesView(CustomerReadView):
         results = reading.customer_attributes(
             self.principal, masker, customer, body.get("attributes")
         )
+        self.access_record(masker, "api.attributes", customer.pk)
         return Response({"success": True, "results": results})
 
 
@@ -102,6 +117,7 @@ class EventsView(CustomerReadView):
             limit_=body.get("limit"),
             skip=body.get("skip"),
         )
+        self.access_record(masker, "api.events", customer.pk)
         return Response({"success": True, "data": data})
 
 
@@ -244,6 +260,17 @@ class ExportView(ProjectAPIView):
             columns=[name for _, name in fields],
             customer_filter=customer_filter,
         )
+        if masker.revealable_customer_attributes(name for _, name in fields):
+            access_record_export(
+                actor=principal,
+                masker=masker,
+                channel=Channel.API,
+                view="api.export",
+                columns=[name for _, name in fields],
+                matching=customers,
+                row_count=customers.count(),
+                customer_filter=customer_filter,
+            )
         rows = _rows(customers, fields, masker, hard)
         if export_format == "csv":
             response = StreamingHttpResponse(

@@ -21,6 +21,8 @@ from access.errors import InvalidInput
 from access.permissions import Perm
 from access.principal import Principal
 from access.services import audit_record
+from accountability.models import Channel
+from accountability.services import access_record_export
 from datamanager.masking import Masker
 
 from ..filters import CustomerFilter, customers_matching
@@ -108,6 +110,16 @@ def customers_export_csv(
             "row_count": row_count,
             "personal_data": masker.can_see_personal_data,
         },
+    )
+    access_record_export(
+        actor=actor,
+        masker=masker,
+        channel=Channel.EXPORT,
+        view="customers.export_csv",
+        columns=[*id_columns, *property_columns],
+        matching=matching,
+        row_count=row_count,
+        customer_filter=customer_filter,
     )
 
     project_id = actor.project.pk

@@ -1,0 +1,127 @@
+"""Writing the personal-data access log: one row per request that revealed anything.
+
+Views hand over the request's :class:`~datamanager.masking.Masker` after it rendered
+their data; the masker knows which PII names it let through. A principal without
+Personal data is never shown a value, so its views write nothing. Exports record their
+column plan up front (the rows stream after the view returned).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from django.conf import settings
+
+from access.principal import Principal
+from datamanager.masking import Masker
+
+from .models import Channel, PersonalDataAccess
+
+# An export of more customers than this records its filter, count and id, not the ids.
+EXPORT_IDS_LIMIT = 1000
+
+
+def access_log_enabled() -> bool:
+    """Off only where a benchmark compares the cost (``PERSONAL_DATA_ACCESS_LOG``)."""
+    return bool(getattr(settings, "PERSONAL_DATA_ACCESS_LOG", True))
+
+
+def access_record(
+    *,
+    actor: Principal,
+    channel: Channel,
+    view: str,
+    attribute_names: Iterable[str],
+    customer_ids: Sequence[int] = (),
+    customer_count: int | None = None,
+    customer_filter: Any = None,
+    export_id: uuid.UUID | None = None,
+    reason: str = "",
+) -> PersonalDataAccess | None:
+    """Append one access entry (a single INSERT) if PII names were shown; else nothing.
+
+    ``customer_filter`` (a :class:`~customers.filters.CustomerFilter`) is stored as its
+    attribute names and event types only: a filter's values may themselves be PII.
+    """
+    names = sorted(set(attribute_names))
+    if not names or not actor.can_see_personal_data or not access_log_enabled():
+        return None
+    ids = sorted(set(customer_ids))
+    filter_names: dict[str, list[str]] = {}
+    if customer_filter is not None:
+        filter_names = {
+            "attributes": sorted(customer_filter.attribute_names),
+            "event_types": sorted(customer_filter.event_types),
+        }
+    return PersonalDataAccess.objects.create(
+        project=actor.project,
+        actor_user=actor.user,
+        actor_api_key=actor.api_key,
+        actor_label=actor.label[:200],
+        channel=channel,
+        view=view[:64],
+        customer_ids=ids,
+        customer_count=len(ids) if customer_count is None else customer_count,
+        attribute_names=names,
+        filter=filter_names,
+        export_id=export_id,
+        reason=reason,
+        ip=actor.ip,
+    )
+
+
+def access_record_shown(
+    *,
+    actor: Principal,
+    masker: Masker,
+    channel: Channel,
+    view: str,
+    customer_ids: Sequence[int],
+    reason: str = "",
+) -> PersonalDataAccess | None:
+    """The entry for a page or API read, from what ``masker`` let through while rendering."""
+    if not masker.revealed:
+        return None
+    return access_record(
+        actor=actor,
+        channel=channel,
+        view=view,
+        attribute_names=masker.revealed,
+        customer_ids=customer_ids,
+        reason=reason,
+    )
+
+
+def access_record_export(
+    *,
+    actor: Principal,
+    masker: Masker,
+    channel: Channel,
+    view: str,
+    columns: Iterable[str],
+    matching: Any,
+    row_count: int,
+    customer_filter: Any,
+) -> uuid.UUID | None:
+    """The entry for an export, before its rows stream: the PII columns it will show, and
+    the customers (their ids up to :data:`EXPORT_IDS_LIMIT`, else filter + count + id)."""
+    names = masker.revealable_customer_attributes(columns)
+    if not names or not access_log_enabled():
+        return None
+    export_id = uuid.uuid4()
+    ids: list[int] = []
+    if row_count <= EXPORT_IDS_LIMIT:
+        ids = list(matching.order_by().values_list("pk", flat=True)[: EXPORT_IDS_LIMIT + 1])
+    access_record(
+        actor=actor,
+        channel=channel,
+        view=view,
+        attribute_names=names,
+        customer_ids=ids,
+        customer_count=row_count,
+        customer_filter=customer_filter,
+        export_id=export_id,
+    )
+    return export_id
