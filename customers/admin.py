@@ -1,16 +1,19 @@
 from django.contrib import admin
 
+from access.admin import ReadOnlyForSuperusersAdmin, ReadOnlyInline
+
 from .models import AnonymizationJob, Customer, CustomerId, Event
 
 
-class CustomerIdInline(admin.TabularInline):
+class CustomerIdInline(ReadOnlyInline):
     model = CustomerId
-    extra = 0
 
 
 @admin.register(Customer)
-class CustomerAdmin(admin.ModelAdmin):
-    """Superusers only. Also the reference the customer filter is benchmarked against."""
+class CustomerAdmin(ReadOnlyForSuperusersAdmin):
+    """Superusers only, read-only (they hold Personal data in every project; changes and
+    anonymization go through the audited services). Also the reference the customer filter
+    is benchmarked against."""
 
     list_display = ("id", "project", "created_at", "updated_at", "anonymized_at")
     list_filter = ("project",)
@@ -18,11 +21,11 @@ class CustomerAdmin(admin.ModelAdmin):
 
 
 @admin.register(Event)
-class EventAdmin(admin.ModelAdmin):
+class EventAdmin(ReadOnlyForSuperusersAdmin):
     list_display = ("id", "project", "customer", "event_type", "timestamp")
     raw_id_fields = ("customer",)
 
 
 @admin.register(AnonymizationJob)
-class AnonymizationJobAdmin(admin.ModelAdmin):
+class AnonymizationJobAdmin(ReadOnlyForSuperusersAdmin):
     list_display = ("public_id", "project", "source", "status", "total", "done", "created_at")
