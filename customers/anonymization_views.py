@@ -33,6 +33,8 @@ from .services.anonymization import (
 
 JOBS_PER_PAGE = 50
 MAX_SELECTED = 10_000
+# Above this many customers, the bulk confirmation asks to type the count (checked here).
+TYPED_COUNT_ABOVE = 100
 JOB_TIME_FORMAT = "j M Y, H:i:s"
 
 
@@ -128,7 +130,18 @@ class BulkAnonymizeView(AnonymizationViewMixin, TemplateView):
                     "this filter”. Anonymized customers are skipped.",
                 )
                 return redirect(self.list_url(querystring))
-            if request.POST.get("confirm") != "1":
+            confirmed = request.POST.get("confirm") == "1"
+            typed_error = ""
+            if confirmed and count > TYPED_COUNT_ABOVE:
+                typed = request.POST.get("typed_count", "").strip().replace(",", "")
+                if typed != str(count):
+                    typed_error = (
+                        f"Type the number of customers, {count}, to confirm."
+                        if not typed
+                        else f"You typed {typed[:20]}, but {count} customers will be anonymized."
+                        " Type that number to confirm."
+                    )
+            if not confirmed or typed_error:
                 return self.render_to_response(
                     self.get_context_data(
                         count=count,
@@ -138,7 +151,10 @@ class BulkAnonymizeView(AnonymizationViewMixin, TemplateView):
                         querystring=querystring,
                         conditions=customer_filter.describe(with_values=True),
                         list_url=self.list_url(querystring),
-                    )
+                        type_count=count > TYPED_COUNT_ABOVE,
+                        typed_error=typed_error,
+                    ),
+                    status=400 if typed_error else 200,
                 )
             job = anonymization_job_create(
                 actor=self.principal,
