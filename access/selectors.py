@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -90,12 +92,22 @@ def principal_for_system(project: Project, *, label: str = "system") -> Principa
     return Principal(project=project, permissions=ALL_PERMS, system_label=label)
 
 
+# What a key id may look like (``secrets.token_hex`` makes them); anything else is refused
+# before it reaches the database (a NUL byte makes PostgreSQL raise, not answer "no row").
+KEY_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# Compared against when the key id is unknown or malformed, so every refusal does the same
+# hashing and comparison as a wrong secret.
+_DUMMY_SECRET_HASH = hash_secret(secrets.token_urlsafe(32))
+
+
 def api_key_authenticate(key_id: str, secret: str) -> ApiKey | None:
     """The active key with this id and secret, or None. The comparison is constant-time."""
-    key = ApiKey.objects.select_related("project").filter(key_id=key_id).first()
+    key = None
+    if KEY_ID_RE.fullmatch(key_id):
+        key = ApiKey.objects.select_related("project").filter(key_id=key_id).first()
     # Hash even when the key is unknown, so timing does not tell which key ids exist.
     candidate = hash_secret(secret)
-    expected = key.secret_hash if key is not None else hash_secret("!unknown-key!")
+    expected = key.secret_hash if key is not None else _DUMMY_SECRET_HASH
     if not hmac.compare_digest(candidate, expected):
         return None
     if key is None or not key.is_active:

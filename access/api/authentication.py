@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 from datetime import timedelta
 from typing import Any
 
@@ -32,11 +31,13 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             )
         try:
             decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError) as exc:  # binascii.Error, non-ASCII input
             raise exceptions.AuthenticationFailed("Malformed Basic credentials.") from exc
         key_id, sep, secret = decoded.partition(":")
         if not sep:
             raise exceptions.AuthenticationFailed("Malformed Basic credentials.")
+        # A malformed key id (NUL byte, non-ASCII, too long) is refused inside, after the
+        # same hashing as a wrong secret: every bad credential answers 401 alike.
         key = api_key_authenticate(key_id, secret)
         if key is None:
             raise exceptions.AuthenticationFailed("Invalid API key or secret.")
