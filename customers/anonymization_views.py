@@ -28,7 +28,8 @@ from .selectors import customer_get, customers_for
 from .services.anonymization import (
     anonymization_job_create,
     anonymization_preview,
-    customer_anonymize,
+    anonymization_request_key,
+    customer_anonymize_one,
 )
 
 JOBS_PER_PAGE = 50
@@ -83,14 +84,22 @@ class CustomerAnonymizeView(AnonymizationViewMixin, TemplateView):
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         customer = self._customer(kwargs["pk"])
         try:
-            done = customer_anonymize(actor=self.principal, customers=[customer], source="app")
+            outcome = customer_anonymize_one(
+                actor=self.principal, customer_pk=customer.pk, source="app"
+            )
         except DomainError as exc:
             return self.error(request, exc)
-        if done:
-            messages.success(request, f"Customer #{customer.pk} was anonymized.")
+        if outcome.merged_from is not None:
+            messages.success(
+                request,
+                f"Customer #{outcome.merged_from} had just been merged into "
+                f"#{outcome.customer_pk}; #{outcome.customer_pk} was anonymized.",
+            )
+        elif outcome.anonymized_now:
+            messages.success(request, f"Customer #{outcome.customer_pk} was anonymized.")
         else:
-            messages.info(request, f"Customer #{customer.pk} was already anonymized.")
-        return redirect("customers:detail", token=self.project.token, pk=customer.pk)
+            messages.info(request, f"Customer #{outcome.customer_pk} was already anonymized.")
+        return redirect("customers:detail", token=self.project.token, pk=outcome.customer_pk)
 
 
 def _selected_ids(values: list[str]) -> list[int]:
@@ -160,10 +169,18 @@ class BulkAnonymizeView(AnonymizationViewMixin, TemplateView):
                 actor=self.principal,
                 source=AnonymizationJob.Source.APP,
                 customers=pending,
+                request_key=anonymization_request_key(
+                    actor=self.principal,
+                    source=AnonymizationJob.Source.APP,
+                    request=[querystring, all_matching, sorted(selected)],
+                ),
             )
         except DomainError as exc:
             return self.error(request, exc)
-        messages.success(request, f"Anonymization of {job.total} customers started.")
+        if getattr(job, "reused", False):
+            messages.info(request, "This anonymization was already started: here it is.")
+        else:
+            messages.success(request, f"Anonymization of {job.total} customers started.")
         return redirect("customers:job", token=self.project.token, public_id=job.public_id)
 
 

@@ -104,6 +104,8 @@ class AnonymizationJob(models.Model):
         API = "api", "API"
         BULK_API = "bulk_api", "Bulk API"
         CLI = "cli", "Command line"
+        # Not an anonymization: removes newly flagged PII from customers anonymized earlier.
+        CATALOG = "catalog", "PII flag change"
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     project = models.ForeignKey(
@@ -125,9 +127,15 @@ class AnonymizationJob(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     error = models.CharField(max_length=500, blank=True)
+    # A keyed hash (HMAC) of who asked for what: a second identical submit within minutes
+    # gets this job back instead of a new one (double-click). Never an ID value.
+    request_key = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["project", "request_key", "-created_at"], name="job_request_key")
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(done__lte=F("total")), name="job_done_le_total"),
             models.CheckConstraint(

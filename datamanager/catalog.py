@@ -4,10 +4,21 @@ One small immutable object per project, read by the masking object and by anonym
 With a shared cache (Redis) it is cached and invalidated on every save; with a per-process
 cache it is read from the database each time, since another process could not see the
 invalidation and a stale catalog would unmask a freshly flagged attribute.
+
+The cache cannot go back in time: the catalog is stored under a key that holds the
+project's catalog *version*, read before the database. A save replaces the version after
+its commit, so a reader that loaded the catalog before the commit stores it under the old
+version, which nobody reads again.
+
+Flag changes and anonymization agree on one catalog through :func:`catalog_lock`: a save
+takes the project's catalog lock exclusively, an anonymization takes it shared after its
+customers are locked and reads its plan under it (PostgreSQL advisory transaction locks;
+SQLite serializes writers anyway).
 """
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,7 +26,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import connection, transaction
 
 from .models import AttributeKind, CustomerAttribute, EventAttribute
 
@@ -56,8 +67,41 @@ class PiiCatalog:
         )
 
 
-def _cache_key(project_id: int) -> str:
-    return f"pii-catalog:v1:{project_id}"
+def _version_key(project_id: int) -> str:
+    return f"pii-catalog:version:{project_id}"
+
+
+def _cache_key(project_id: int, version: str) -> str:
+    return f"pii-catalog:v2:{project_id}:{version}"
+
+
+def _current_version(project_id: int) -> str:
+    """The project's catalog version; a fresh one if none is cached (never expires)."""
+    key = _version_key(project_id)
+    version = cache.get(key)
+    if version is None:
+        cache.add(key, uuid.uuid4().hex, None)
+        version = cache.get(key)
+    return str(version)
+
+
+# pg_advisory_xact_lock(int, int): this namespace and the project id.
+_LOCK_NAMESPACE = 0x50494943  # "PIIC"
+
+
+def catalog_lock(project_id: int, *, exclusive: bool) -> None:
+    """Take the project's catalog lock until the end of the transaction.
+
+    Flag changes take it exclusively; anonymization takes it shared after locking its
+    customers, then reads the plan, so the plan is the catalog as committed and no flag
+    can be saved half-way through an anonymization. Order: customers first, then the
+    catalog lock, then attribute rows.
+    """
+    if connection.vendor != "postgresql":
+        return  # SQLite: one writer at a time already
+    fn = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {fn}(%s, %s)", [_LOCK_NAMESPACE, project_id & 0x7FFFFFFF])
 
 
 def _catalog_is_cached() -> bool:
@@ -90,15 +134,27 @@ def catalog_for_project(project_id: int) -> PiiCatalog:
     """The current catalog of a project; every request sees a saved change at once."""
     if not _catalog_is_cached():
         return catalog_load(project_id)
-    data = cache.get(_cache_key(project_id))
+    # The version is read before the database: if a save commits after it, this load is
+    # stored under the old version and never served again.
+    key = _cache_key(project_id, _current_version(project_id))
+    data = cache.get(key)
     if data is not None:
         return PiiCatalog.from_cache(project_id, data)
     catalog = catalog_load(project_id)
-    cache.set(_cache_key(project_id), catalog.to_cache(), CACHE_TIMEOUT)
+    cache.add(key, catalog.to_cache(), CACHE_TIMEOUT)
     return catalog
 
 
 def catalog_invalidate(project_id: int) -> None:
-    """Drop the cached catalog now and again after commit (a reader in between re-caches)."""
-    cache.delete(_cache_key(project_id))
-    transaction.on_commit(lambda: cache.delete(_cache_key(project_id)))
+    """Move the project to a new catalog version now and again after commit.
+
+    The bump after commit is the one that matters: any catalog loaded before it is cached
+    under an older version. (The one now makes this process's later reads in the same
+    transaction miss the cache.)
+    """
+
+    def bump() -> None:
+        cache.set(_version_key(project_id), uuid.uuid4().hex, None)
+
+    bump()
+    transaction.on_commit(bump)

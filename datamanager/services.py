@@ -14,8 +14,9 @@ from access.models import Project
 from access.principal import Principal
 from access.services import audit_record
 
-from .catalog import catalog_invalidate
+from .catalog import catalog_invalidate, catalog_lock
 from .models import AttributeKind, AttributeType, CustomerAttribute, EventAttribute, EventType
+from .signals import pii_flagged
 from .typing_rules import infer_type
 
 DEFAULT_IDS: list[tuple[str, bool, str]] = [
@@ -292,6 +293,8 @@ def catalog_changes_apply(
 
     actor.require(Perm.MANAGE_DATA)
     project = actor.project
+    # Exclusive against anonymizations reading their plan (docs/architecture.md).
+    catalog_lock(project.pk, exclusive=True)
 
     missing: list[str] = []
     invalid: list[str] = []
@@ -426,6 +429,11 @@ def catalog_changes_apply(
         applied.extend(changes)
     if applied:
         catalog_invalidate(project.pk)
+    flagged = [
+        _label(c.event_type, c.attribute) for c in applied if c.field == "pii" and c.new is True
+    ]
+    if flagged:
+        pii_flagged.send(sender=None, project=project, actor=actor, attributes=flagged)
     return CatalogChangeResult(changes=applied)
 
 

@@ -19,11 +19,12 @@ from access.errors import InvalidInput, NotFound
 from access.permissions import Perm
 
 from ..models import AnonymizationJob
-from ..selectors import customer_by_ids, id_names
+from ..selectors import id_names
 from ..services.anonymization import (
     anonymization_entries_resolve,
     anonymization_job_create,
-    customer_anonymize,
+    anonymization_request_key,
+    customer_anonymize_one,
 )
 from ..validation import clean_ids
 from . import anonymize_serializers as s
@@ -64,8 +65,8 @@ class AnonymizeView(AnonymizationAPIView):
         data = _validated(s.AnonymizeRequest, request)
         project = self.principal.project
         ids = clean_ids(data["customer_ids"], known=id_names(project))
-        customer = customer_by_ids(project, ids)
-        customer_anonymize(actor=self.principal, customers=[customer], source="api")
+        # Locks the customer, re-reads the IDs; merged away meanwhile: followed; gone: 404.
+        customer_anonymize_one(actor=self.principal, ids=ids, source="api")
         return Response({"success": True})
 
 
@@ -87,11 +88,18 @@ class AnonymizeBulkView(AnonymizationAPIView):
         resolved = anonymization_entries_resolve(
             project=self.principal.project, entries=data["customers"]
         )
+        customers = [pk for pk in resolved if pk is not None]
+        not_found = [position for position, pk in enumerate(resolved) if pk is None]
         job = anonymization_job_create(
             actor=self.principal,
             source=AnonymizationJob.Source.BULK_API,
-            customers=[pk for pk in resolved if pk is not None],
-            not_found=[position for position, pk in enumerate(resolved) if pk is None],
+            customers=customers,
+            not_found=not_found,
+            request_key=anonymization_request_key(
+                actor=self.principal,
+                source=AnonymizationJob.Source.BULK_API,
+                request=[customers, not_found],
+            ),
         )
         return Response({"success": True, "bulk_id": str(job.public_id)})
 

@@ -22,8 +22,9 @@ half-anonymized customer and the next run continues with the first pending item.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, cast
 
 from django.conf import settings
@@ -37,7 +38,7 @@ from access.permissions import Perm
 from access.principal import Principal
 from access.selectors import principal_for_api_key, principal_for_system, principal_for_user
 from access.services import audit_record
-from datamanager.catalog import PiiCatalog, catalog_load
+from datamanager.catalog import PiiCatalog, catalog_load, catalog_lock
 from datamanager.models import EventType
 from datamanager.services import catalog_register_seen
 
@@ -64,9 +65,13 @@ def chunk_size() -> int:
 class JsonWithoutKeys(Func):
     """``expression`` (a JSON object column) without the given top-level keys.
 
-    PostgreSQL: ``jsonb - text[]``. SQLite: ``json_remove(col, '$."k"', ...)``; a key that
-    holds a double quote cannot be written as a SQLite JSON path, so then the object is
-    rebuilt from ``json_each`` without those keys (same result, slower, SQLite only).
+    PostgreSQL: ``jsonb - text[]`` (keys as parameters, matched as decoded text).
+    SQLite: ``json_remove(col, '$."k"', ...)`` only for keys a JSON path matches there
+    (:func:`sqlite_path_matches`); SQLite compares a path label with the key as *stored*,
+    and Django stores ``příjmení`` as ``"p\\u0159\\u00edjmen\\u00ed"`` and ``a\\b`` as
+    ``"a\\\\b"``, so such a path silently matched nothing and left the PII in place. For
+    any other key the object is rebuilt from ``json_each``, whose ``key`` is the decoded
+    name, without those keys (same result, slower, SQLite only).
     """
 
     output_field = JSONField()
@@ -93,7 +98,7 @@ class JsonWithoutKeys(Func):
         sql, params = self._column(compiler)
         if not self.keys:
             return sql, params
-        if any('"' in key for key in self.keys):
+        if not all(sqlite_path_matches(key) for key in self.keys):
             marks = ", ".join(["%s"] * len(self.keys))
             # Only placeholders and the compiled column are interpolated; keys are params.
             rebuilt = (
@@ -109,6 +114,17 @@ class JsonWithoutKeys(Func):
         self, compiler: Any, connection: Any, **extra: Any
     ) -> Any:
         raise NotImplementedError(f"JsonWithoutKeys is not implemented for {connection.vendor}.")
+
+
+def sqlite_path_matches(key: str) -> bool:
+    """True if SQLite's ``$."key"`` path finds ``key`` as Django's JSONField stores it.
+
+    Django writes JSON with ``ensure_ascii``: a key is stored verbatim only when it is
+    printable ASCII without ``"`` and ``\\`` (anything else becomes an escape sequence the
+    path would have to spell byte for byte). Inside a quoted label ``.``, ``$``, ``[`` and
+    spaces are plain characters.
+    """
+    return key.isascii() and key.isprintable() and '"' not in key and "\\" not in key
 
 
 def _events_with_any_key(names: Sequence[str]) -> Q:
@@ -169,7 +185,11 @@ class _Plan:
 
 
 def _plan_for(actor: Principal, source: str) -> _Plan:
+    """The plan, read under the project's catalog lock (shared) that flag saves take
+    exclusively: called after the customers are locked, it is the catalog as committed,
+    and no flag can be saved until this transaction ends (docs/architecture.md)."""
     project = actor.project
+    catalog_lock(project.pk, exclusive=False)
     catalog = catalog_load(project.pk)
     # Registers the system event type if an old project lacks it; constant queries.
     types = catalog_register_seen(project=project, events={SYSTEM_EVENT_TYPE: {"source": source}})
@@ -200,7 +220,7 @@ def _clean_source(source: str) -> str:
 def _anonymize_chunk(
     *,
     actor: Principal,
-    plan: _Plan,
+    plan_after_lock: Callable[[], _Plan],
     customer_pks: Sequence[int],
     source: str,
     job: AnonymizationJob | None,
@@ -217,6 +237,7 @@ def _anonymize_chunk(
     )
     if not pks:
         return []
+    plan = plan_after_lock()  # the catalog as committed now, locked against flag saves
     now = timezone.now()
     pii_properties = plan.catalog.customer_properties
     # Outside the database, so a restored backup cannot bring these customers back.
@@ -338,14 +359,112 @@ def customer_anonymize(
     pks = _customer_pks(customers)
     if not pks:
         return []
-    plan = _plan_for(actor, source)
+    plans: list[_Plan] = []
+
+    def plan_after_lock() -> _Plan:
+        # Read once, after the first chunk's customers are locked; the shared catalog lock
+        # it takes holds until commit, so it stays the plan for every later chunk.
+        if not plans:
+            plans.append(_plan_for(actor, source))
+        return plans[0]
+
     done: list[int] = []
     size = chunk_size()
     for start in range(0, len(pks), size):
         done += _anonymize_chunk(
-            actor=actor, plan=plan, customer_pks=pks[start : start + size], source=source, job=job
+            actor=actor,
+            plan_after_lock=plan_after_lock,
+            customer_pks=pks[start : start + size],
+            source=source,
+            job=job,
         )
     return done
+
+
+@dataclass(frozen=True)
+class AnonymizeOutcome:
+    """What anonymizing one requested customer did."""
+
+    customer_pk: int  # the customer that holds the requested person's data now
+    anonymized_now: bool  # False: it was anonymized already
+    merged_from: int | None = None  # the requested id, when it had been merged into this one
+
+
+def _survivor_of(project: Any, customer_pk: int) -> int | None:
+    """The customer that holds ``customer_pk``'s data now: itself, or where merges took it."""
+    current = customer_pk
+    for _ in range(20):
+        if Customer.objects.filter(project=project, pk=current).exists():
+            return current
+        target = (
+            AuditEvent.objects.filter(
+                project=project, action="customer.merge", details__merged_customer=current
+            )
+            .order_by("-id")
+            .values_list("target_id", flat=True)
+            .first()
+        )
+        if target is None or not str(target).isdigit():
+            return None
+        current = int(target)
+    return None
+
+
+def _owner_of_ids(project: Any, ids: Mapping[str, str]) -> int | None:
+    """As tracking would resolve them: a hard ID's customer wins over a soft ID's."""
+    from ..selectors import customer_ids_matching
+
+    matches = customer_ids_matching(project, ids)
+    if not matches:
+        return None
+    hard = id_names(project)
+    hits = sorted((not hard.get(name, False), name, cid) for (name, _), cid in matches.items())
+    return hits[0][2]
+
+
+def customer_anonymize_one(
+    *,
+    actor: Principal,
+    source: str,
+    customer_pk: int | None = None,
+    ids: Mapping[str, str] | None = None,
+) -> AnonymizeOutcome:
+    """Anonymize one customer named by internal id or by IDs, and say what was done.
+
+    The customer is locked, then what named it is checked again: a customer merged away
+    meanwhile is followed to the one it was merged into (by IDs: where the IDs are now; by
+    id: the merge's audit trail), and one that is gone raises :class:`NotFound`. Never a
+    silent success that anonymized nobody.
+    """
+    from .tracking import StaleRead, lock_customers, run_retrying
+
+    actor.require(Perm.ANONYMIZE_CUSTOMERS)
+    source = _clean_source(source)
+    project = actor.project
+    if (customer_pk is None) == (ids is None):
+        raise InvalidInput("Name the customer by internal id or by IDs.")
+
+    def find() -> int | None:
+        if ids is not None:
+            return _owner_of_ids(project, ids)
+        assert customer_pk is not None
+        return _survivor_of(project, customer_pk)
+
+    def work() -> AnonymizeOutcome:
+        pk = find()
+        if pk is None:
+            raise NotFound("Customer not found.")
+        locked = lock_customers(project, [pk]).get(pk)
+        if locked is None or find() != pk:
+            raise StaleRead  # merged away between the read and the lock: follow it
+        done = customer_anonymize(actor=actor, customers=[pk], source=source)
+        return AnonymizeOutcome(
+            customer_pk=pk,
+            anonymized_now=bool(done),
+            merged_from=customer_pk if customer_pk is not None and customer_pk != pk else None,
+        )
+
+    return run_retrying(work)
 
 
 # What the confirmation shows ----------------------------------------------------------------
@@ -478,26 +597,81 @@ def anonymization_entries_resolve(
 
 
 def _insert_items(job: AnonymizationJob, customers: QuerySet[Customer] | Sequence[int]) -> None:
+    """One item per existing customer, the customers share-locked while the items go in.
+
+    ``FOR KEY SHARE`` (PostgreSQL) makes a concurrent merge that deletes one of them wait
+    for this commit (and then move the item to its survivor, as merges do), and skips a
+    customer whose delete committed first: no foreign-key violation, no 500.
+    """
     table = AnonymizationJobItem._meta.db_table
+    customer_table = Customer._meta.db_table
+    lock = " FOR KEY SHARE OF c" if connection.vendor == "postgresql" else ""
     if isinstance(customers, QuerySet):
         # INSERT ... SELECT: millions of matching customers never pass through Python.
         sql, params = customers.order_by().values("pk").query.sql_with_params()
-        customer_table = Customer._meta.db_table
         with connection.cursor() as cursor:
             cursor.execute(
                 f"INSERT INTO {table} (job_id, customer_id, done) "  # noqa: S608
                 f"SELECT %s, c.id, %s FROM {customer_table} c "
-                f"WHERE c.project_id = %s AND c.id IN ({sql})",
+                f"WHERE c.project_id = %s AND c.id IN ({sql}){lock}",
                 [job.pk, False, job.project_id, *params],
             )
         return
     unique = list(dict.fromkeys(customers))
-    AnonymizationJobItem.objects.bulk_create(
-        [AnonymizationJobItem(job=job, customer_id=pk) for pk in unique], batch_size=2000
+    for start in range(0, len(unique), 2000):
+        part = unique[start : start + 2000]
+        marks = ", ".join(["%s"] * len(part))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} (job_id, customer_id, done) "  # noqa: S608
+                f"SELECT %s, c.id, %s FROM {customer_table} c "
+                f"WHERE c.project_id = %s AND c.id IN ({marks}){lock}",
+                [job.pk, False, job.project_id, *part],
+            )
+
+
+IDEMPOTENCY_WINDOW_SECONDS = 10 * 60
+_JOB_CREATE_LOCK = 0x4A4F4243  # "JOBC": pg_advisory_xact_lock(namespace, project)
+
+
+def anonymization_request_key(*, actor: Principal, source: str, request: Any) -> str:
+    """A keyed hash of who asks for what (HMAC with SECRET_KEY: the IDs or filter values in
+    ``request`` cannot be guessed back from it). Equal for a double-submitted request."""
+    import hashlib
+    import hmac
+    import json
+
+    principal = (
+        f"user:{actor.user.pk}"
+        if actor.user is not None
+        else f"key:{actor.api_key.pk}"
+        if actor.api_key is not None
+        else f"system:{actor.label}"
+    )
+    message = json.dumps(
+        [actor.project.pk, principal, source, request], sort_keys=True, default=str
+    ).encode()
+    return hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).hexdigest()
+
+
+def _recent_job_with_key(actor: Principal, request_key: str) -> AnonymizationJob | None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(%s, %s)",
+                [_JOB_CREATE_LOCK, actor.project.pk & 0x7FFFFFFF],
+            )
+    since = timezone.now() - timedelta(seconds=IDEMPOTENCY_WINDOW_SECONDS)
+    return (
+        AnonymizationJob.objects.filter(
+            project=actor.project, request_key=request_key, created_at__gte=since
+        )
+        .exclude(status=AnonymizationJob.Status.FAILED)
+        .order_by("-created_at", "-id")
+        .first()
     )
 
 
-@transaction.atomic
 def anonymization_job_create(
     *,
     actor: Principal,
@@ -505,15 +679,47 @@ def anonymization_job_create(
     customers: QuerySet[Customer] | Sequence[int],
     not_found: Sequence[int] = (),
     start: bool = True,
+    request_key: str = "",
 ) -> AnonymizationJob:
     """Create a job over internal customer ids (or a queryset) and queue it after commit.
 
     ``not_found`` holds positions of request entries that named no customer. The job
     stores internal ids only. ``start=False`` leaves it queued without a Celery message
     (the command line runs it itself; tests send the message to a real worker).
+    ``request_key`` (:func:`anonymization_request_key`): a job created with the same key
+    in the last ten minutes, not failed, is returned instead of a new one (a double submit
+    shows the first job; ``job.reused`` is True then).
     """
+    from .tracking import run_retrying
+
     actor.require(Perm.ANONYMIZE_CUSTOMERS)
     source = _clean_source(source)
+    return run_retrying(
+        lambda: _job_create(
+            actor=actor,
+            source=source,
+            customers=customers,
+            not_found=not_found,
+            start=start,
+            request_key=request_key,
+        )
+    )
+
+
+def _job_create(
+    *,
+    actor: Principal,
+    source: str,
+    customers: QuerySet[Customer] | Sequence[int],
+    not_found: Sequence[int],
+    start: bool,
+    request_key: str,
+) -> AnonymizationJob:
+    if request_key:
+        existing = _recent_job_with_key(actor, request_key)
+        if existing is not None:
+            existing.reused = True  # type: ignore[attr-defined]
+            return existing
     job = AnonymizationJob.objects.create(
         project=actor.project,
         requested_by_user=actor.user,
@@ -521,16 +727,25 @@ def anonymization_job_create(
         requested_by_label=actor.label[:200],
         source=source,
         not_found=sorted(set(not_found)),
+        request_key=request_key,
     )
     if isinstance(customers, QuerySet):
         _insert_items(job, customers)
     else:
+        # A customer merged away since the request was resolved is followed to the
+        # customer it was merged into; one that is gone entirely is simply not an item.
+        wanted = list(dict.fromkeys(int(pk) for pk in customers))
         owned = set(
-            Customer.objects.filter(project=actor.project, pk__in=list(customers)).values_list(
+            Customer.objects.filter(project=actor.project, pk__in=wanted).values_list(
                 "pk", flat=True
             )
         )
-        _insert_items(job, [pk for pk in customers if pk in owned])
+        followed = [
+            survivor
+            for pk in wanted
+            if pk not in owned and (survivor := _survivor_of(actor.project, pk)) is not None
+        ]
+        _insert_items(job, [pk for pk in wanted if pk in owned] + followed)
     job.total = AnonymizationJobItem.objects.filter(job=job).count()
     job.save(update_fields=["total"])
     audit_record(
@@ -548,7 +763,122 @@ def anonymization_job_create(
     if start:
         job_pk = job.pk
         transaction.on_commit(lambda: anonymization_job_enqueue(job_id=job_pk))
+    job.reused = False  # type: ignore[attr-defined]
     return job
+
+
+# Flags added later ----------------------------------------------------------------------------
+
+
+def on_pii_flagged(*, project: Any, actor: Principal, attributes: Sequence[str], **_: Any) -> None:
+    """A catalog save flagged ``attributes`` as PII: customers anonymized before it still
+    hold them, so queue a job (in the save's transaction) that removes them.
+
+    The items are every anonymized customer of the project, read after the save took the
+    catalog lock exclusively: an anonymization still running has committed by then, and
+    one starting later reads the new catalog itself.
+    """
+    anonymized = Customer.objects.filter(project=project, anonymized_at__isnull=False)
+    if not anonymized.exists():
+        return
+    job = AnonymizationJob.objects.create(
+        project=project,
+        requested_by_user=actor.user,
+        requested_by_api_key=actor.api_key,
+        requested_by_label=actor.label[:200],
+        source=AnonymizationJob.Source.CATALOG,
+    )
+    _insert_items(job, anonymized)
+    job.total = AnonymizationJobItem.objects.filter(job=job).count()
+    job.save(update_fields=["total"])
+    audit_record(
+        actor=actor,
+        action="anonymization_job.create",
+        target_type="anonymization_job",
+        target_id=job.pk,
+        details={
+            "public_id": str(job.public_id),
+            "source": AnonymizationJob.Source.CATALOG,
+            "total": job.total,
+            "attributes": list(attributes),
+        },
+    )
+    job_pk = job.pk
+    transaction.on_commit(lambda: anonymization_job_enqueue(job_id=job_pk))
+
+
+def anonymized_pii_remove(
+    *, actor: Principal, customers: Iterable[Customer | int], job: AnonymizationJob | None = None
+) -> list[int]:
+    """Remove what the catalog flags as PII now from customers anonymized earlier.
+
+    Same order as anonymization: customers locked (ascending id), then the plan under the
+    shared catalog lock. Customers that are not anonymized are left alone (their own
+    anonymization will use the catalog then). One ``customer.pii_removed`` audit event each.
+    """
+    project = actor.project
+    pks = list(
+        Customer.objects.select_for_update()
+        .filter(project=project, pk__in=_customer_pks(customers), anonymized_at__isnull=False)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    if not pks:
+        return []
+    plan = _plan_for(actor, AnonymizationJob.Source.CATALOG)
+    props = plan.catalog.customer_properties
+    if props:
+        Customer.objects.filter(pk__in=pks).update(
+            properties=JsonWithoutKeys("properties", props),
+            property_timestamps=JsonWithoutKeys("property_timestamps", props),
+        )
+    if plan.event_keys:
+        all_keys = sorted({k for keys in plan.event_keys.values() for k in keys})
+        Event.objects.filter(
+            _events_with_any_key(all_keys),
+            customer_id__in=pks,
+            event_type_id__in=list(plan.event_keys),
+        ).update(
+            properties=Case(
+                *[
+                    When(event_type_id=type_id, then=JsonWithoutKeys("properties", keys))
+                    for type_id, keys in plan.event_keys.items()
+                ],
+                default=F("properties"),
+                output_field=JSONField(),
+            )
+        )
+    details: dict[str, Any] = {"source": AnonymizationJob.Source.CATALOG}
+    if job is not None:
+        details["job"] = job.pk
+    _insert_per_customer(
+        AuditEvent,
+        {
+            "project_id": "%s",
+            "actor_user_id": "%s",
+            "actor_api_key_id": "%s",
+            "actor_label": "%s",
+            "action": "%s",
+            "target_type": "%s",
+            "target_id": "CAST(id AS TEXT)",
+            "details": "%s",
+            "ip": "%s",
+            "created_at": "%s",
+        },
+        [
+            project.pk,
+            actor.user.pk if actor.user is not None else None,
+            actor.api_key.pk if actor.api_key is not None else None,
+            actor.label[:200],
+            "customer.pii_removed",
+            "customer",
+            details,
+            actor.ip,
+            timezone.now(),
+        ],
+        pks,
+    )
+    return pks
 
 
 # With the broker down, a job up to this size runs in the request that created it; a larger
@@ -631,7 +961,14 @@ def anonymization_job_step(*, job_id: int, size: int | None = None) -> bool:
                 .order_by("id")
                 .values_list("id", "customer_id")[:size]
             )
-            if items:
+            if items and job.source == AnonymizationJob.Source.CATALOG:
+                # A flag change's clean-up: the product does it, whoever saved the flag.
+                anonymized_pii_remove(
+                    actor=principal_for_system(job.project, label=job.requested_by_label),
+                    customers=[cid for _, cid in items if cid is not None],
+                    job=job,
+                )
+            elif items:
                 actor = _job_principal(job)
                 customer_anonymize(
                     actor=actor,

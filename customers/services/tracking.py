@@ -2,24 +2,37 @@
 
 Tracking (the API, the demo seeder, the benchmarks) calls these. Each takes the acting
 principal, validates everything before writing, and is atomic: bad input writes nothing.
+
+Locking and re-check (docs/architecture.md, "Locking and re-check"): every write to a
+customer first locks the customers its IDs name, in ascending id order, then reads the IDs
+again under the lock; if they no longer name the same customers (a concurrent merge or
+anonymization moved or deleted them) the whole transaction is retried from the start. An
+anonymized customer is never merged, never gets an ID, a PII property or a PII event
+attribute: IDs that only it holds (its fresh random cookie) still reach it, with PII
+stripped; any other ID starts or finds another profile. A lost race (deadlock,
+serialization failure, a concurrent insert of the same ID) retries the whole transaction a
+bounded number of times, then answers 409, never 500.
 """
 
 from __future__ import annotations
 
+import random
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 
-from access.errors import InvalidInput
+from access.errors import Conflict, InvalidInput
+from access.models import Project
 from access.permissions import Perm
 from access.principal import Principal
 from access.services import audit_record
+from datamanager.catalog import PiiCatalog, catalog_load, catalog_lock
 from datamanager.services import catalog_register_seen
 
-from ..models import Customer, CustomerId, Event
+from ..models import AnonymizationJobItem, Customer, CustomerId, Event
 from ..selectors import customer_ids_matching, id_names
 from ..validation import clean_ids, clean_name, clean_properties, clean_timestamp, to_datetime
 
@@ -29,6 +42,87 @@ class TrackedCustomer:
     customer: Customer
     created: bool
     merged_from: tuple[int, ...] = ()
+
+
+# Locking, re-check and retry -------------------------------------------------------------------
+
+RETRY_ATTEMPTS = 8
+# PostgreSQL SQLSTATEs of a lost race: serialization failure, deadlock, unique and FK violation
+# (a concurrent insert of the same ID; a row deleted by a concurrent merge).
+_RACE_SQLSTATES = frozenset({"40001", "40P01", "23505", "23503"})
+T = TypeVar("T")
+
+
+class StaleRead(Exception):
+    """What a decision was based on changed before the lock was taken: start again."""
+
+
+def is_lost_race(exc: BaseException) -> bool:
+    """True for an error that a retry of the whole transaction resolves."""
+    if isinstance(exc, StaleRead):
+        return True
+    if not isinstance(exc, DatabaseError):
+        return False
+    state = getattr(exc.__cause__, "sqlstate", None)
+    if state is not None:
+        return state in _RACE_SQLSTATES
+    # SQLite has no SQLSTATE: a unique violation is the only race it shows.
+    return isinstance(exc, IntegrityError) and connection.vendor != "postgresql"
+
+
+def run_retrying(work: Callable[[], T], *, on_retry: Callable[[], None] | None = None) -> T:
+    """Run ``work`` in a transaction; a lost race runs it again, then answers 409.
+
+    Called outside any transaction, a retry is a whole new transaction (its locks released);
+    inside one (seeding in a transaction) it is a savepoint.
+    """
+    for attempt in range(RETRY_ATTEMPTS):
+        try:
+            with transaction.atomic():
+                return work()
+        except Exception as exc:
+            if not is_lost_race(exc):
+                raise
+            if on_retry is not None:
+                on_retry()
+            if attempt == RETRY_ATTEMPTS - 1:
+                raise Conflict(
+                    "The customer was changed by concurrent requests; send the request again."
+                ) from exc
+            time.sleep(random.uniform(0, 0.002 * 2**attempt))
+    raise AssertionError("unreachable")
+
+
+def lock_customers(project: Project, pks: Iterable[int]) -> dict[int, Customer]:
+    """Lock these customers (ascending id, the one global order) and return them fresh."""
+    wanted = sorted(set(pks))
+    if not wanted:
+        return {}
+    return {
+        c.pk: c
+        for c in Customer.objects.select_for_update()
+        .filter(project=project, pk__in=wanted)
+        .order_by("pk")
+    }
+
+
+def anonymized_catalog(project: Project) -> PiiCatalog:
+    """The catalog to strip a write to an anonymized customer with, read under the catalog
+    lock (shared), so a flag being saved now is either in it or applied by the flag's own
+    clean-up job after this transaction commits."""
+    catalog_lock(project.pk, exclusive=False)
+    return catalog_load(project.pk)
+
+
+def strip_customer_properties(catalog: PiiCatalog, properties: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in properties.items() if not catalog.is_pii_customer_attribute(k)}
+
+
+def strip_event_properties(
+    catalog: PiiCatalog, event_type: str, properties: Mapping[str, Any]
+) -> dict[str, Any]:
+    pii = catalog.event_pii(event_type)
+    return {k: v for k, v in properties.items() if k not in pii}
 
 
 def _hard_values(customer_pk: int, hard: Mapping[str, bool]) -> dict[str, str]:
@@ -41,9 +135,17 @@ def _hard_values(customer_pk: int, hard: Mapping[str, bool]) -> dict[str, str]:
 
 
 def _merge_customers(*, actor: Principal, target: Customer, source: Customer) -> None:
-    """Move ``source``'s events and IDs to ``target``; ``target``'s properties win."""
+    """Move ``source``'s events and IDs to ``target``; ``target``'s properties win.
+
+    Both are locked by the caller. A pending bulk anonymization of ``source`` follows it
+    to ``target`` (the same person), so a merge never makes a requested erasure vanish.
+    """
     Event.objects.filter(customer=source).update(customer=target)
     CustomerId.objects.filter(customer=source).update(customer=target)
+    pending = AnonymizationJobItem.objects.filter(customer=source, done=False)
+    already = AnonymizationJobItem.objects.filter(customer=target).values("job_id")
+    pending.filter(job_id__in=already).delete()
+    pending.update(customer=target)
     target.properties = {**source.properties, **target.properties}
     target.property_timestamps = {**source.property_timestamps, **target.property_timestamps}
     target.save(update_fields=["properties", "property_timestamps", "updated_at"])
@@ -60,18 +162,36 @@ def _merge_customers(*, actor: Principal, target: Customer, source: Customer) ->
 def _identify(
     *, actor: Principal, ids: dict[str, str], hard: Mapping[str, bool]
 ) -> TrackedCustomer:
+    """Resolve ``ids`` to one locked customer, in the caller's transaction.
+
+    Locks every customer the IDs name (ascending id), then reads the IDs again: if they
+    moved meanwhile, :class:`StaleRead` makes the caller start over. An anonymized
+    customer keeps only its own IDs: when every ID of the request is on it, the request
+    goes to it (and the caller strips PII); otherwise its IDs are left out of the request
+    and the rest find or start another profile.
+    """
     project = actor.project
     matches = customer_ids_matching(project, ids)
+    locked = lock_customers(project, matches.values())
+    if set(locked) != set(matches.values()) or customer_ids_matching(project, ids) != matches:
+        raise StaleRead  # merged away, anonymized or an ID moved between the read and the lock
+    anonymized = {pk for pk, c in locked.items() if c.anonymized_at is not None}
+    if anonymized:
+        on_anonymized = {key for key, pk in matches.items() if pk in anonymized}
+        if len(on_anonymized) == len(ids):
+            return TrackedCustomer(customer=locked[min(anonymized)], created=False)
+        ids = {n: v for n, v in ids.items() if (n, v) not in on_anonymized}
+        matches = {key: pk for key, pk in matches.items() if pk not in anonymized}
     request_hard = {n: v for n, v in ids.items() if hard.get(n)}
 
     target: Customer | None = None
     target_hard: dict[str, str] = {}
     hard_matches = sorted((n, cid) for (n, _), cid in matches.items() if hard.get(n))
     if hard_matches:
-        target = Customer.objects.select_for_update().get(pk=hard_matches[0][1])
+        target = locked[hard_matches[0][1]]
         target_hard = _hard_values(target.pk, hard)
     elif matches:
-        candidate = Customer.objects.select_for_update().get(pk=min(matches.values()))
+        candidate = locked[min(matches.values())]
         candidate_hard = _hard_values(candidate.pk, hard)
         if all(candidate_hard.get(n, v) == v for n, v in request_hard.items()):
             target, target_hard = candidate, candidate_hard
@@ -86,13 +206,13 @@ def _identify(
         other_hard = _hard_values(other_pk, hard)
         if any(target_hard.get(n, v) != v for n, v in other_hard.items()):
             continue  # two known people: never merged; the shared soft ID moves below
-        other = Customer.objects.select_for_update().get(pk=other_pk)
-        _merge_customers(actor=actor, target=target, source=other)
+        _merge_customers(actor=actor, target=target, source=locked[other_pk])
         target_hard.update(other_hard)
         merged.append(other_pk)
 
     # Attach the request's IDs: new ones are created, soft IDs of a customer we could not
-    # merge move over, and a second value for a hard ID the target already has is ignored.
+    # merge move over (that customer is locked too), and a second value for a hard ID the
+    # target already has is ignored.
     new_ids: list[CustomerId] = []
     for name, value in ids.items():
         owner = matches.get((name, value))
@@ -120,16 +240,12 @@ def customer_identify(*, actor: Principal, ids: Any) -> TrackedCustomer:
     actor.require(Perm.TRACK)
     hard = id_names(actor.project)
     cleaned = clean_ids(ids, known=hard)
-    for attempt in range(3):
-        try:
-            with transaction.atomic():
-                catalog_register_seen(project=actor.project, id_names=cleaned)
-                return _identify(actor=actor, ids=cleaned, hard=hard)
-        except IntegrityError:
-            # A concurrent request created one of these IDs first; look again.
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
+
+    def work() -> TrackedCustomer:
+        catalog_register_seen(project=actor.project, id_names=cleaned)
+        return _identify(actor=actor, ids=cleaned, hard=hard)
+
+    return run_retrying(work)
 
 
 class _HasProperties(Protocol):
@@ -153,11 +269,14 @@ def _apply_properties(
     return changed
 
 
-@transaction.atomic
 def customer_update(
     *, actor: Principal, ids: Any, properties: Any, update_timestamp: Any = None
 ) -> TrackedCustomer:
-    """Exponea's "update customer properties": identify, then merge the properties."""
+    """Exponea's "update customer properties": identify, then merge the properties.
+
+    On an anonymized customer (reached by its own random cookie only) the PII properties
+    are dropped and the others applied.
+    """
     actor.require(Perm.TRACK)
     props = clean_properties(properties)
     ts = clean_timestamp(update_timestamp, what="update_timestamp")
@@ -165,19 +284,25 @@ def customer_update(
     clash = sorted(set(props) & set(hard))
     if clash:
         raise InvalidInput(f"'{clash[0]}' is a customer ID name; send it in customer_ids.")
-    tracked = customer_identify(actor=actor, ids=ids)
-    if props:
+    cleaned = clean_ids(ids, known=hard)
+
+    def work() -> TrackedCustomer:
+        catalog_register_seen(project=actor.project, id_names=cleaned)
+        tracked = _identify(actor=actor, ids=cleaned, hard=hard)
+        if not props:
+            return tracked
         catalog_register_seen(project=actor.project, customer_properties=props)
-        customer = Customer.objects.select_for_update().get(pk=tracked.customer.pk)
-        if _apply_properties(customer, props, ts):
+        customer = tracked.customer  # locked by _identify (or created by it)
+        wanted = props
+        if customer.anonymized_at is not None:
+            wanted = strip_customer_properties(anonymized_catalog(actor.project), props)
+        if _apply_properties(customer, wanted, ts):
             customer.save(update_fields=["properties", "property_timestamps", "updated_at"])
-        tracked = TrackedCustomer(
-            customer=customer, created=tracked.created, merged_from=tracked.merged_from
-        )
-    return tracked
+        return tracked
+
+    return run_retrying(work)
 
 
-@transaction.atomic
 def event_track(
     *,
     actor: Principal,
@@ -186,20 +311,35 @@ def event_track(
     timestamp: Any = None,
     properties: Any = None,
 ) -> Event:
-    """Exponea's "add event": identify the customer, then store the event."""
+    """Exponea's "add event": identify the customer, then store the event.
+
+    On an anonymized customer (reached by its own random cookie only) the event is kept
+    without its PII attributes.
+    """
     actor.require(Perm.TRACK)
     type_name = clean_name(event_type, what="event_type")
     props = clean_properties(properties)
     ts = clean_timestamp(timestamp)
-    tracked = customer_identify(actor=actor, ids=ids)
-    types = catalog_register_seen(project=actor.project, events={type_name: props})
-    return Event.objects.create(
-        project=actor.project,
-        customer=tracked.customer,
-        event_type=types[type_name],
-        timestamp=to_datetime(ts if ts is not None else time.time()),
-        properties=props,
-    )
+    hard = id_names(actor.project)
+    cleaned = clean_ids(ids, known=hard)
+    stamp = to_datetime(ts if ts is not None else time.time())
+
+    def work() -> Event:
+        catalog_register_seen(project=actor.project, id_names=cleaned)
+        tracked = _identify(actor=actor, ids=cleaned, hard=hard)
+        types = catalog_register_seen(project=actor.project, events={type_name: props})
+        stored = props
+        if tracked.customer.anonymized_at is not None:
+            stored = strip_event_properties(anonymized_catalog(actor.project), type_name, props)
+        return Event.objects.create(
+            project=actor.project,
+            customer=tracked.customer,
+            event_type=types[type_name],
+            timestamp=stamp,
+            properties=stored,
+        )
+
+    return run_retrying(work)
 
 
 @transaction.atomic
@@ -219,11 +359,17 @@ def events_track_many(
         cleaned.append((name, stamp if stamp is not None else time.time(), clean))
         samples.setdefault(name, {}).update(clean)
     types = catalog_register_seen(project=actor.project, events=samples)
+    locked = lock_customers(actor.project, [customer.pk]).get(customer.pk)
+    if locked is None:
+        raise Conflict("The customer was merged into another or deleted meanwhile.")
+    if locked.anonymized_at is not None:
+        catalog = anonymized_catalog(actor.project)
+        cleaned = [(n, t, strip_event_properties(catalog, n, p)) for n, t, p in cleaned]
     Event.objects.bulk_create(
         [
             Event(
                 project=actor.project,
-                customer=customer,
+                customer=locked,
                 event_type=types[name],
                 timestamp=to_datetime(stamp),
                 properties=props,

@@ -9,6 +9,12 @@ path of :func:`customers.services.tracking.customer_identify` for that command o
 
 Each command is validated on its own and answers with its own result, so one bad command
 does not fail the others; the valid ones are written in one transaction.
+
+Locking and re-check as in :mod:`customers.services.tracking`: every customer the batch's
+IDs name is locked up front in ascending id order and the IDs are read again under the
+lock (a mismatch starts the transaction over); a customer written later in the batch (a
+rare-path target, one created by an earlier flush) is locked before it is written; an
+anonymized customer gets events and properties without PII, and never an ID.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from access.errors import DomainError, InvalidInput, TooLarge
@@ -40,7 +46,16 @@ from ..validation import (
     to_datetime,
 )
 from . import tracking_pg as _pg
-from .tracking import _apply_properties, _identify
+from .tracking import (
+    StaleRead,
+    _apply_properties,
+    _identify,
+    anonymized_catalog,
+    lock_customers,
+    run_retrying,
+    strip_customer_properties,
+    strip_event_properties,
+)
 
 COMMAND_CUSTOMERS = "customers"
 COMMAND_EVENTS = "customers/events"
@@ -225,9 +240,14 @@ class NewCustomer:
 class _Segment:
     """Commands resolved to customers, written together when flushed."""
 
-    def __init__(self, actor: Principal, types: Mapping[str, EventType]) -> None:
+    def __init__(
+        self, actor: Principal, types: Mapping[str, EventType], locked: dict[int, Customer]
+    ) -> None:
         self.actor = actor
         self.types = types
+        # Existing customers locked by this transaction, as last read (dropped when a
+        # rare-path command may have changed them).
+        self.locked = locked
         # Customer refs: an int >= 0 is an existing customer's pk, a negative int a new one.
         self.new_customers: list[NewCustomer] = []
         self.new_ids: list[tuple[int, str, str]] = []
@@ -248,17 +268,17 @@ class _Segment:
         project = self.actor.project
         now_ts = time.time()
         new_by_ref = {-(i + 1): c for i, c in enumerate(self.new_customers)}
-        existing_with_props = sorted(
-            {ref for ref, cmd in self.steps if ref >= 0 and cmd.name == COMMAND_CUSTOMERS}
-        )
-        locked: dict[int, Customer] = {}
-        if existing_with_props:
-            locked = {
-                c.pk: c
-                for c in Customer.objects.select_for_update()
-                .filter(pk__in=existing_with_props)
-                .only("id", "properties", "property_timestamps")
-            }
+        existing = {ref for ref, _ in self.steps if ref >= 0}
+        missing = existing - set(self.locked)
+        if missing:
+            # Written by an earlier step of this batch (locked already) or not yet locked:
+            # lock and read them now; one that is gone means the batch read stale IDs.
+            self.locked.update(lock_customers(project, missing))
+            if not existing <= set(self.locked):
+                raise StaleRead
+        locked = self.locked
+        if any(locked[ref].anonymized_at is not None for ref in existing):
+            self._strip_for_anonymized()
         changed: set[int] = set()
         # Properties first, in command order, on the in-memory rows; new customers are
         # inserted with their properties, so they cost no update.
@@ -332,16 +352,45 @@ class _Segment:
             )
         self.new_customers, self.new_ids, self.steps = [], [], []
 
+    def _strip_for_anonymized(self) -> None:
+        """Drop PII from the commands written to anonymized customers (catalog lock shared)."""
+        catalog = anonymized_catalog(self.actor.project)
+        steps: list[tuple[int, _Command]] = []
+        for ref, cmd in self.steps:
+            if ref >= 0 and self.locked[ref].anonymized_at is not None:
+                if cmd.name == COMMAND_CUSTOMERS:
+                    props = strip_customer_properties(catalog, cmd.properties)
+                else:
+                    props = strip_event_properties(catalog, cmd.event_type, cmd.properties)
+                cmd = _Command(
+                    index=cmd.index,
+                    name=cmd.name,
+                    ids=cmd.ids,
+                    properties=props,
+                    timestamp=cmd.timestamp,
+                    event_type=cmd.event_type,
+                )
+            steps.append((ref, cmd))
+        self.steps = steps
+
 
 def _write(actor: Principal, commands: list[_Command], hard: Mapping[str, bool]) -> None:
     project = actor.project
     types = _register_names(actor=actor, commands=commands)
     all_keys = {key for cmd in commands for key in cmd.ids.items()}
     owners: dict[Key, int] = _match(project.pk, all_keys)
-    segment = _Segment(actor, types)
+    # Lock every customer the batch names, in ascending id order, then check that the IDs
+    # still name them: a merge or an anonymization in between starts the batch over.
+    locked = lock_customers(project, owners.values())
+    if owners and (set(locked) != set(owners.values()) or _match(project.pk, all_keys) != owners):
+        raise StaleRead
+    anonymized = {pk for pk, c in locked.items() if c.anonymized_at is not None}
+    segment = _Segment(actor, types, locked)
     for cmd in commands:
         keys = list(cmd.ids.items())
         found = {owners.get(key) for key in keys}
+        if anonymized & found and len(found) > 1:
+            found = {None, -1}  # IDs of an anonymized customer with others: the exact path
         if None not in found and len(found) == 1:
             ref = found.pop()
             assert ref is not None
@@ -355,9 +404,11 @@ def _write(actor: Principal, commands: list[_Command], hard: Mapping[str, bool])
             # take the exact per-command path, then look the remaining IDs up again.
             segment.flush()
             tracked = _identify(actor=actor, ids=cmd.ids, hard=hard)
+            segment.locked.clear()  # a merge may have changed or deleted what we read
             segment.add(tracked.customer.pk, cmd)
             segment.flush()
             owners = _match(project.pk, all_keys)
+            anonymized = {pk for pk, c in segment.locked.items() if c.anonymized_at is not None}
     segment.flush()
 
 
@@ -392,14 +443,10 @@ def tracking_batch(*, actor: Principal, commands: Any) -> list[dict[str, Any]]:
 
 
 def _write_with_retry(actor: Principal, commands: list[_Command], hard: Mapping[str, bool]) -> None:
-    for attempt in range(3):
-        try:
-            with transaction.atomic():
-                _write(actor, commands, hard)
-            return
-        except IntegrityError:
-            # Another request created one of these IDs first (or a remembered catalog row is
-            # gone): forget the catalog memory and resolve again.
-            catalog_memory_forget(actor.project.token)
-            if attempt == 2:
-                raise
+    # Another request created one of these IDs first, a merge or an anonymization moved
+    # them, a deadlock (or a remembered catalog row is gone): forget the catalog memory
+    # and resolve the whole batch again.
+    run_retrying(
+        lambda: _write(actor, commands, hard),
+        on_retry=lambda: catalog_memory_forget(actor.project.token),
+    )

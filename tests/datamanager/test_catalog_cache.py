@@ -75,11 +75,46 @@ def test_shared_cache_is_used_and_invalidated(world: World, cache_backend: str) 
         pytest.skip("only a shared cache holds the catalog")
     from django.core.cache import cache
 
-    from datamanager.catalog import _cache_key
+    from datamanager.catalog import _cache_key, _current_version
     from datamanager.services import pii_flags_set
 
     catalog_for_project(world.project.pk)
-    assert cache.get(_cache_key(world.project.pk)) is not None
+    before = _current_version(world.project.pk)
+    assert cache.get(_cache_key(world.project.pk, before)) is not None
     pii_flags_set(actor=factories.system(world.project), customer_attributes={"plan": True})
-    assert cache.get(_cache_key(world.project.pk)) is None
+    after = _current_version(world.project.pk)
+    assert after != before
+    assert cache.get(_cache_key(world.project.pk, after)) is None
     assert "plan" in catalog_for_project(world.project.pk).customer_properties
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reader_that_loaded_before_a_flag_cannot_cache_the_old_catalog(
+    world: World, cache_backend: str, monkeypatch: Any
+) -> None:
+    """Issue 21 (3): the reader loads, the flag commits and invalidates, the reader stores."""
+    if cache_backend != "redis":
+        pytest.skip("only a shared cache holds the catalog")
+    import datamanager.catalog as catalog_module
+    from datamanager.services import pii_flags_set
+
+    real_load = catalog_module.catalog_load
+    stale: list[Any] = []
+
+    def load_then_flag_commits(project_id: int) -> Any:
+        loaded = real_load(project_id)  # before the flag
+        if not stale:
+            stale.append(loaded)
+            # Autocommit: the save commits and its on_commit invalidation runs right here,
+            # after this reader's load and before its store.
+            pii_flags_set(actor=factories.system(world.project), customer_attributes={"plan": True})
+        return loaded
+
+    monkeypatch.setattr(catalog_module, "catalog_load", load_then_flag_commits)
+    first = catalog_for_project(world.project.pk)
+    assert "plan" not in first.customer_properties  # the racing reader itself is old...
+    monkeypatch.setattr(catalog_module, "catalog_load", real_load)
+    # ...but what it stored is never served: the next reader sees the flag.
+    assert "plan" in catalog_for_project(world.project.pk).customer_properties
+    masked = world.masked_key.principal
+    assert Masker.for_principal(masked).customer_value("plan", "premium") == MASK
