@@ -13,6 +13,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponseBase
 from django.views import View
 
+from .client_ip import client_ip as _client_ip
 from .errors import NotFound
 from .models import Project
 from .permissions import Perm
@@ -21,8 +22,8 @@ from .selectors import principal_for_user, project_by_token
 
 
 def client_ip(request: HttpRequest) -> str | None:
-    """The caller's address, as the audit log records it."""
-    return request.META.get("REMOTE_ADDR") or None
+    """The caller's address, as the audit log records it (see :mod:`access.client_ip`)."""
+    return _client_ip(request)
 
 
 def principal_from_request(request: HttpRequest, token: Any) -> Principal:

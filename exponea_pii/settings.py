@@ -6,6 +6,8 @@ REDIS_URL     optional: cache and Celery broker; without it a local-memory cache
 SECRET_KEY    required unless DEBUG is on
 DEBUG         "1"/"true" turns on development mode
 ALLOWED_HOSTS comma-separated
+TRUSTED_PROXY number of reverse proxies in front of the app (default 0: none); only then are
+              X-Forwarded-Proto and X-Forwarded-For believed (access/client_ip.py)
 
 Each may also come from the git-ignored ``.env`` that ``./bin/demo`` writes (exponea_pii/env.py).
 """
@@ -148,11 +150,13 @@ else:
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
+    "access.login_throttle.AddressLimitBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "access.password_validation.UsernameInPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
@@ -165,10 +169,19 @@ LOGOUT_REDIRECT_URL = "login"
 ANONYMOUS_USER_NAME = None
 GUARDIAN_RAISE_403 = False
 
-# django-axes: throttle failed logins per account and per address.
+# Reverse proxies in front of the app ("1" for one nginx / load balancer; "true" means 1).
+# Unset or 0: X-Forwarded-* headers are the client's own words and are ignored.
+_trusted_proxy = os.environ.get("TRUSTED_PROXY", "").strip().lower()
+TRUSTED_PROXY = 1 if _trusted_proxy in {"true", "yes", "on"} else int(_trusted_proxy or "0")
+
+# django-axes: lock a username from one address after AXES_FAILURE_LIMIT failures (so no one
+# can lock the admin out from elsewhere), and any address after LOGIN_ADDRESS_FAILURE_LIMIT
+# failures over all usernames (access/login_throttle.py). The password change form counts too.
 AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = 0.25  # hours
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+LOGIN_ADDRESS_FAILURE_LIMIT = int(os.environ.get("LOGIN_ADDRESS_FAILURE_LIMIT", "30"))
+AXES_CLIENT_IP_CALLABLE = "access.client_ip.client_ip"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"  # 429 page in the app's layout
@@ -284,6 +297,8 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", str(60 * 60 * 24 * 365)))
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
+if TRUSTED_PROXY:
+    # Only a proxy we were told about may say the request came over HTTPS.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 LOGGING = {

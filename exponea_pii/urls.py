@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from access import views as access_views
+from access import views_account as access_views_account
 
 project_pages = [
     path("", include("access.urls")),
@@ -22,6 +23,12 @@ data_api = [
 # (ProjectAPIView resolves it) instead of Django's HTML page.
 urlpatterns = [
     path("", access_views.home, name="home"),
+    # Before Django's own: the password change counts wrong old passwords like sign-ins.
+    path(
+        "accounts/password_change/",
+        access_views_account.ThrottledPasswordChangeView.as_view(),
+        name="password_change",
+    ),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("projects/<uuid:token>/", include(project_pages)),

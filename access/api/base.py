@@ -14,6 +14,7 @@ from rest_framework import exceptions, permissions
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from access.client_ip import client_ip
 from access.errors import NotFound
 from access.models import ApiKey
 from access.permissions import API_KEY_PERMISSIONS, Perm
@@ -46,7 +47,7 @@ class ProjectKeyPermission(permissions.BasePermission):
         # foreign token answers exactly the same 404, so a key cannot probe for projects.
         if not _token_matches(view.kwargs.get("token"), key.project.token):
             raise NotFound("Project not found.")
-        ip = request.META.get("REMOTE_ADDR") or None
+        ip = client_ip(request)  # type: ignore[arg-type]  # a DRF Request proxies META
         view.principal = principal_for_api_key(key, ip=ip)
         needed = view.required_permission
         if needed is not None and not view.principal.has(needed):
