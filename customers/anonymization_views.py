@@ -31,6 +31,7 @@ from .services.anonymization import (
     anonymization_request_key,
     customer_anonymize_one,
 )
+from .services.job_lease import job_is_stalled
 
 JOBS_PER_PAGE = 50
 MAX_SELECTED = 10_000
@@ -201,10 +202,15 @@ def _when(value: datetime | None) -> str:
 
 def job_status_payload(job: AnonymizationJob) -> dict[str, Any]:
     """What the progress bars poll: counts and states only, never a customer value."""
+    stalled = job_is_stalled(job)
     return {
         "id": str(job.public_id),
         "status": job.status,
-        "status_label": job.get_status_display(),
+        "status_label": "Stalled" if stalled else job.get_status_display(),
+        # A worker stopped beating; the watchdog re-enqueues the job (docs/reliability.md).
+        "stalled": stalled,
+        "heartbeat_at": job.heartbeat_at.isoformat() if job.heartbeat_at else None,
+        "heartbeat_at_label": _when(job.heartbeat_at),
         "total": job.total,
         "done": job.done,
         "percent": job.percent,
@@ -233,7 +239,9 @@ class JobDetailView(AnonymizationViewMixin, TemplateView):
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         job = _job_or_404(self, kwargs["public_id"])
         return self.render_to_response(
-            self.get_context_data(job=job, not_found_shown=job.not_found[:200])
+            self.get_context_data(
+                job=job, not_found_shown=job.not_found[:200], stalled=job_is_stalled(job)
+            )
         )
 
 

@@ -125,6 +125,10 @@ class AnonymizationJob(models.Model):
     not_found = models.JSONField(default=list, blank=True)  # positions in the request
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
+    # The Celery chain running the job holds ``lease`` and bumps ``heartbeat_at`` per chunk;
+    # a running job whose heartbeat stopped is stalled (customers/services/job_lease.py).
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    lease = models.CharField(max_length=32, blank=True, default="")
     finished_at = models.DateTimeField(null=True, blank=True)
     error = models.CharField(max_length=500, blank=True)
     # A keyed hash (HMAC) of who asked for what: a second identical submit within minutes

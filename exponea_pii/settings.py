@@ -252,7 +252,31 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+if CELERY_BROKER_URL.startswith(("amqp://", "amqps://", "pyamqp://")):
+    # RabbitMQ, the production broker (docs/operations.md): Celery's queue is durable and its
+    # messages persistent; an unacknowledged message (acks_late: a chunk acks after it
+    # committed) is redelivered the moment its consumer's connection drops, and the AMQP
+    # heartbeat notices a vanished host within two intervals. Publisher confirms: a publish
+    # returns once the broker has the message.
+    CELERY_BROKER_HEARTBEAT = int(os.environ.get("CELERY_BROKER_HEARTBEAT", "10"))
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {"confirm_publish": True}
+else:
+    # Redis: a killed worker's message comes back only after the visibility timeout, which
+    # must stay longer than any chunk; the job watchdog below re-enqueues it long before.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# Stalled jobs (a worker lost with Redis as broker; a job queued while the broker was down)
+# are re-enqueued by the watchdog, run by `celery -A exponea_pii beat` (customers/services/
+# job_lease.py). Every chunk beats, so the stall time only needs to exceed one chunk.
+ANONYMIZATION_JOB_STALL_SECONDS = int(os.environ.get("ANONYMIZATION_JOB_STALL_SECONDS", "20"))
+ANONYMIZATION_WATCHDOG_SECONDS = int(os.environ.get("ANONYMIZATION_WATCHDOG_SECONDS", "5"))
+CELERY_BEAT_SCHEDULE = {
+    "anonymization-job-watchdog": {
+        "task": "customers.anonymization_job_watchdog",
+        "schedule": float(ANONYMIZATION_WATCHDOG_SECONDS),
+        # Ticks that no worker took in time are dropped, not piled up.
+        "options": {"expires": float(ANONYMIZATION_WATCHDOG_SECONDS)},
+    },
+}
 # A down broker must fail a publish quickly (the caller falls back), not hang a request.
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.5}

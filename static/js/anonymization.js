@@ -74,13 +74,17 @@
       bar.classList.toggle("is-failed", data.status === "failed");
     });
     root.querySelectorAll("[data-job-badge]").forEach(function (badge) {
-      badge.className = "badge an-status " + (BADGE[data.status] || "");
+      badge.className = "badge an-status " + (data.stalled ? "badge-pii" : BADGE[data.status] || "");
       badge.textContent = data.status_label;
     });
     setField(root, "percent", String(data.percent));
     setField(root, "done", String(data.done));
     setField(root, "started_at", data.started_at_label);
     setField(root, "finished_at", data.finished_at_label);
+    setField(root, "heartbeat_at", data.heartbeat_at_label);
+    root.querySelectorAll("[data-job-stalled]").forEach(function (el) {
+      el.classList.toggle("hidden", !data.stalled);
+    });
     root.querySelectorAll('[data-job-field="error"]').forEach(function (el) {
       el.textContent = data.error || "";
       el.classList.toggle("hidden", !data.error);
