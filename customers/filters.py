@@ -279,6 +279,21 @@ class EventCondition:
         return out
 
 
+# The keys each JSON shape understands; anything else is refused, never ignored (an
+# ignored "not" or a misplaced "attribute" would select more customers than asked).
+CONDITION_KEYS = frozenset({"attribute", "operator", "value", "value2", "type"})
+EVENT_KEYS = frozenset({"event_type", "within_days", "done"})
+_DONE_WORDS = {"1": True, "true": True, "yes": True, "on": True}
+_DONE_WORDS |= {"0": False, "false": False, "no": False, "off": False}
+_INDEXED_KEY = re.compile(r"^([ce])([0-9]+)\.(.*)$", re.DOTALL)
+
+
+def _refuse_unknown_keys(item: Mapping[Any, Any], known: frozenset[str], *, where: str) -> None:
+    unknown = sorted(str(k)[:40] for k in item if k not in known)
+    if unknown:
+        raise InvalidInput(f"{where}: unknown key(s) {', '.join(repr(k) for k in unknown)}.")
+
+
 def _make_condition(
     *,
     attribute: Any,
@@ -287,11 +302,17 @@ def _make_condition(
     value2: Any = "",
     type_: Any = None,
     where: str,
+    strict: bool = False,
 ) -> Condition:
+    """``strict`` (the JSON and compact forms): a value the operator does not take is an
+    error, not dropped. The HTML form keeps a typed value when the operator is switched
+    to "exists", so it is not strict about that (dropping it selects the same customers)."""
     name = _clean_name(attribute, where=where)
     if not isinstance(operator, str) or not operator.strip():
         raise InvalidInput(f"{where}: the operator for '{name}' is missing.")
     op = parse_operator(operator, where=where)
+    if type_ is not None and not isinstance(type_, str):
+        raise InvalidInput(f"{where}: the value type for '{name}' must be a string.")
     vtype = parse_value_type(type_, where=where) if isinstance(type_, str) and type_ else None
     value = _text(value, where=where, name=name)
     value2 = _text(value2, where=where, name=name)
@@ -299,6 +320,10 @@ def _make_condition(
         raise InvalidInput(f"{where}: the condition on '{name}' needs a value.")
     if op is Operator.BETWEEN and value2 == "":
         raise InvalidInput(f"{where}: 'between' on '{name}' needs two values.")
+    if strict and not op.takes_value and (value or value2):
+        raise InvalidInput(f"{where}: '{op.label}' on '{name}' takes no value.")
+    if strict and op.takes_value and op is not Operator.BETWEEN and value2:
+        raise InvalidInput(f"{where}: '{op.label}' on '{name}' takes one value, not two.")
     if not op.takes_value:
         value, value2 = "", ""
     elif op is not Operator.BETWEEN:
@@ -332,9 +357,12 @@ def _make_event(*, event_type: Any, within_days: Any, done: Any, where: str) -> 
             raise InvalidInput(f"{where}: 'within days' must be a whole number.") from None
         if not 1 <= days <= MAX_WITHIN_DAYS:
             raise InvalidInput(f"{where}: 'within days' must be between 1 and {MAX_WITHIN_DAYS}.")
-    if isinstance(done, str):
-        done = done.strip().lower() not in ("0", "false", "no", "off")
-    elif done is None:
+    if isinstance(done, str) and done.strip():
+        word = done.strip().lower()
+        if word not in _DONE_WORDS:
+            raise InvalidInput(f"{where}: 'done' must be true or false.")
+        done = _DONE_WORDS[word]
+    elif done is None or done == "":
         done = True
     elif not isinstance(done, bool):
         raise InvalidInput(f"{where}: 'done' must be true or false.")
@@ -355,14 +383,33 @@ def _getone(data: Any, key: str) -> Any:
     return values[-1] if values else None
 
 
+_INDEXED_FIELDS = {
+    COMPACT_CONDITION: frozenset({"attribute", "operator", "value", "value2", "type"}),
+    COMPACT_EVENT: frozenset({"event_type", "within_days", "done"}),
+}
+
+
 def _indexed_keys(data: Any, prefix: str) -> list[int]:
     indexes: set[int] = set()
     for key in data:
-        if key.startswith(prefix) and "." in key:
-            head = key[len(prefix) :].split(".", 1)[0]
-            if head.isdigit() and len(head) <= 3:
-                indexes.add(int(head))
+        match = _INDEXED_KEY.match(str(key))
+        if match and match.group(1) == prefix:
+            indexes.add(int(match.group(2)))
     return sorted(indexes)
+
+
+def _refuse_unknown_parameters(data: Any, *, strict: bool) -> None:
+    """Every ``cN.*`` / ``eN.*`` field must be one the form has (``c0.not`` is refused,
+    not ignored); ``strict`` (CLI, bulk anonymization): no parameter but the filter's."""
+    for key in data:
+        text = str(key)
+        match = _INDEXED_KEY.match(text)
+        if match:
+            prefix, index, name = match.groups()
+            if len(index) > 3 or name not in _INDEXED_FIELDS[prefix]:
+                raise InvalidInput(f"Unknown filter parameter '{text[:40]}'.")
+        elif strict and text not in (COMPACT_CONDITION, COMPACT_EVENT):
+            raise InvalidInput(f"Unknown filter parameter '{text[:40]}'.")
 
 
 @dataclass(frozen=True)
@@ -403,12 +450,14 @@ class CustomerFilter:
     # Parsing ------------------------------------------------------------------------------
 
     @classmethod
-    def from_querydict(cls, data: Mapping[str, Any]) -> CustomerFilter:
+    def from_querydict(cls, data: Mapping[str, Any], *, strict: bool = False) -> CustomerFilter:
         """Parse the URL / form parameters (compact ``c``/``e`` and indexed ``cN.*``/``eN.*``).
 
         ``data`` is a Django ``QueryDict`` or any mapping of name to a string or a list of
-        strings. Other parameters are ignored.
+        strings. An unknown ``cN.*`` / ``eN.*`` field is refused; other parameters (the
+        list's sort, columns, cursor) are ignored unless ``strict``.
         """
+        _refuse_unknown_parameters(data, strict=strict)
         conditions: list[Condition] = []
         events: list[EventCondition] = []
         for position, raw in enumerate(_getlist(data, COMPACT_CONDITION), start=1):
@@ -450,7 +499,9 @@ class CustomerFilter:
     def from_string(cls, text: str) -> CustomerFilter:
         """Parse a CLI ``--filter`` argument: the same syntax as the URL query string.
 
-        ``"c=plan:equals:premium&e=purchase:30"``; a leading ``?`` is allowed.
+        ``"c=plan:equals:premium&e=purchase:30"``; a leading ``?`` is allowed. Strict: a
+        parameter that is not part of a filter is refused (the bulk anonymization form
+        and the CLI must never run a filter wider than the one written).
         """
         if not isinstance(text, str):
             raise InvalidInput("The filter must be a string.")
@@ -458,7 +509,7 @@ class CustomerFilter:
         data: dict[str, list[str]] = {}
         for key, value in parse_qsl(text, keep_blank_values=True):
             data.setdefault(key, []).append(value)
-        return cls.from_querydict(data)
+        return cls.from_querydict(data, strict=True)
 
     @classmethod
     def from_api(cls, obj: Any) -> CustomerFilter:
@@ -501,9 +552,10 @@ class CustomerFilter:
             where = f"Condition {position}"
             if not isinstance(item, Mapping):
                 raise InvalidInput(f"{where}: must be an object.")
+            _refuse_unknown_keys(item, CONDITION_KEYS, where=where)
             value, value2 = item.get("value", ""), item.get("value2", "")
             if isinstance(value, list):
-                if len(value) != 2:
+                if len(value) != 2 or "value2" in item:
                     raise InvalidInput(f"{where}: a list value must hold exactly two values.")
                 value, value2 = value
             conditions.append(
@@ -514,6 +566,7 @@ class CustomerFilter:
                     value2=value2,
                     type_=item.get("type"),
                     where=where,
+                    strict=True,
                 )
             )
         events: list[EventCondition] = []
@@ -521,7 +574,10 @@ class CustomerFilter:
             where = f"Event condition {position}"
             if not isinstance(item, Mapping):
                 raise InvalidInput(f"{where}: must be an object.")
+            _refuse_unknown_keys(item, EVENT_KEYS, where=where)
             within = item.get("within_days")
+            if not isinstance(item.get("done", True), bool):
+                raise InvalidInput(f"{where}: 'done' must be true or false.")
             if within is not None and (isinstance(within, bool) or not isinstance(within, int)):
                 raise InvalidInput(f"{where}: 'within_days' must be a whole number.")
             events.append(
@@ -583,6 +639,7 @@ def _parse_compact_condition(raw: str, *, where: str) -> Condition:
         value2=value2,
         type_=type_,
         where=where,
+        strict=True,
     )
 
 
@@ -720,11 +777,15 @@ def _normalize_date(value: str, *, where: str, name: str) -> str:
         ) from None
 
 
-def _next_day(value: str) -> str | None:
+def _next_day(value: str, *, where: str, name: str) -> str | None:
     """For a plain date, the following day (so 'until 2024-12-31' includes that whole day)."""
     if len(value) != 10:
         return None
-    return (dt.date.fromisoformat(value) + dt.timedelta(days=1)).isoformat()
+    day = dt.date.fromisoformat(value)
+    if day >= dt.date.max:
+        # The day after 9999-12-31 does not exist (OverflowError, a 500 before).
+        raise InvalidInput(f"{where}: the date for '{name}' must be before 9999-12-31.")
+    return (day + dt.timedelta(days=1)).isoformat()
 
 
 def _property_q(condition: Condition, value_type: ValueType, *, where: str) -> Q:
@@ -744,13 +805,13 @@ def _property_q(condition: Condition, value_type: ValueType, *, where: str) -> Q
     if op is Operator.STARTS_WITH:
         return Q(_cmp(expr, "istartswith", value))
     if op is Operator.GT:
-        after = _next_day(value) if value_type is ValueType.DATE else None
+        after = _next_day(value, where=where, name=name) if value_type is ValueType.DATE else None
         return Q(_cmp(expr, "gte", after)) if after else Q(_cmp(expr, "gt", value))
     if op is Operator.LT:
         return Q(_cmp(expr, "lt", value))
     # BETWEEN, inclusive on both ends.
     high = _convert(condition.value2, value_type, where=where, name=name)
-    upper = _next_day(high) if value_type is ValueType.DATE else None
+    upper = _next_day(high, where=where, name=name) if value_type is ValueType.DATE else None
     high_q = Q(_cmp(expr, "lt", upper)) if upper else Q(_cmp(expr, "lte", high))
     return Q(_cmp(expr, "gte", value)) & high_q
 

@@ -17,6 +17,7 @@ from typing import Any
 from django.db.models import F, Q, QuerySet
 
 from access.errors import InvalidInput
+from access.json_input import loads_bounded
 from access.principal import Principal
 from datamanager.masking import Masker
 
@@ -88,7 +89,9 @@ def encode_cursor(value: Any, pk: int) -> str:
 def decode_cursor(raw: str, value_type: ValueType | None) -> tuple[Any, int]:
     try:
         padded = raw + "=" * (-len(raw) % 4)
-        value, pk = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        value, pk = loads_bounded(
+            base64.urlsafe_b64decode(padded.encode()).decode("utf-8"), levels=1
+        )
     except (ValueError, TypeError, binascii.Error):
         raise InvalidInput("The page link is not valid; start again from the first page.") from None
     ok_types: dict[ValueType | None, tuple[type, ...]] = {

@@ -62,6 +62,13 @@ def cut_text(text: str, length: int = CELL_CHARS) -> str:
     return Truncator(text).chars(length)
 
 
+# Nesting shown before a value is cut with "…". Tracking refuses values nested deeper
+# than PROPERTY_NESTING_LEVELS, but rows stored before that limit may be deeper; rendering
+# must never recurse as deep as the value does (a RecursionError was a 500 page).
+DISPLAY_NESTING_LEVELS = 8
+_CUT = "…"
+
+
 def display_text(value: Any) -> str:
     """A stored (already masked) value as text: lists joined, objects as JSON."""
     if isinstance(value, bool):
@@ -69,10 +76,38 @@ def display_text(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value)) if abs(value) < 1e15 else str(value)
     if isinstance(value, list):
-        return ", ".join(display_text(v) for v in value)
+        return ", ".join(_json_text(v, 1) if isinstance(v, dict) else _flat(v, 1) for v in value)
     if isinstance(value, dict):
-        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+        return _json_text(value, 0)
     return str(value)
+
+
+def _flat(value: Any, depth: int) -> str:
+    if not isinstance(value, list):
+        return display_text(value)
+    if depth >= DISPLAY_NESTING_LEVELS:
+        return _CUT
+    return ", ".join(
+        _json_text(v, depth + 1) if isinstance(v, dict) else _flat(v, depth + 1) for v in value
+    )
+
+
+def _json_text(value: Any, depth: int) -> str:
+    """``json.dumps(value, ensure_ascii=False, sort_keys=True)``, cut below a few levels."""
+    if isinstance(value, dict):
+        if depth >= DISPLAY_NESTING_LEVELS:
+            return "{" + _CUT + "}"
+        items = sorted(value.items(), key=lambda kv: str(kv[0]))
+        inner = ", ".join(
+            f"{json.dumps(str(k), ensure_ascii=False)}: {_json_text(v, depth + 1)}"
+            for k, v in items
+        )
+        return "{" + inner + "}"
+    if isinstance(value, list):
+        if depth >= DISPLAY_NESTING_LEVELS:
+            return "[" + _CUT + "]"
+        return "[" + ", ".join(_json_text(v, depth + 1) for v in value) + "]"
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _cell(masked_value: Any) -> Cell:

@@ -11,6 +11,7 @@ from typing import Any
 from django.conf import settings
 
 from access.errors import InvalidInput, TooLarge
+from access.json_input import PROPERTY_NESTING_LEVELS, nesting_exceeds
 
 # Exponea accepts timestamps as seconds since the epoch; anything outside this is a mistake.
 MIN_TIMESTAMP = 0.0
@@ -100,6 +101,12 @@ def clean_properties(properties: Any, *, what: str = "properties") -> dict[str, 
     short = (max_bytes - 3) // 6
     for name, value in properties.items():
         clean_name(name, what=f"A name in {what}", max_chars=name_chars)
+        # Before anything walks the value recursively (storable, json.dumps, rendering).
+        if isinstance(value, dict | list) and nesting_exceeds(value, PROPERTY_NESTING_LEVELS):
+            raise InvalidInput(
+                f"{what}.{name} nests lists or objects more than "
+                f"{PROPERTY_NESTING_LEVELS} levels deep."
+            )
         if not storable(value):
             raise InvalidInput(f"{what}.{name} contains a NUL character or invalid Unicode.")
         if isinstance(value, str) and len(value) <= short:

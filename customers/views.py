@@ -30,6 +30,7 @@ from django.utils.decorators import method_decorator
 from django.views.generic import TemplateView
 
 from access.errors import DomainError, InvalidInput, NotFound, PiiFieldRefused
+from access.json_input import loads_bounded
 from access.permissions import Perm
 from access.views_base import ProjectViewMixin
 from accountability.models import Channel
@@ -287,7 +288,7 @@ def _encode_event_cursor(timestamp: dt.datetime, pk: int) -> str:
 def _decode_event_cursor(raw: str) -> tuple[dt.datetime, int]:
     try:
         padded = raw + "=" * (-len(raw) % 4)
-        iso, pk = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        iso, pk = loads_bounded(base64.urlsafe_b64decode(padded.encode()).decode("utf-8"), levels=1)
         timestamp = dt.datetime.fromisoformat(iso)
     except (ValueError, TypeError, binascii.Error):
         raise InvalidInput("The page link is not valid; start again from the newest.") from None

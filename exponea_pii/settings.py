@@ -325,10 +325,17 @@ if TRUSTED_PROXY:
     # Only a proxy we were told about may say the request came over HTTPS.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# Error pages (the technical 500 page with DEBUG=1 too), error mails and logged tracebacks
+# show the exception type and stack only: never frame variables, request data or the
+# exception's message, which may hold customer values (exponea_pii/error_reporting.py).
+DEFAULT_EXCEPTION_REPORTER = "exponea_pii.error_reporting.RedactingExceptionReporter"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "exponea_pii.error_reporting.RedactingExceptionReporterFilter"
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"redacting": {"()": "exponea_pii.error_reporting.RedactingFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "redacting"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
         # Request bodies are never logged; Django's request logger only names the path.

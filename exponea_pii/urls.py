@@ -39,3 +39,4 @@ urlpatterns = [
 ]
 
 handler404 = "access.api.exceptions.api_aware_page_not_found"
+handler500 = "access.api.exceptions.api_aware_server_error"

@@ -6,11 +6,13 @@ Errors: ``{"success": false, "errors": [...]}``; authentication: ``{"success": f
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from django.core import signals
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.views.defaults import page_not_found
+from django.views.defaults import page_not_found, server_error
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -53,7 +55,29 @@ def exponea_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
             {"success": False, "errors": _flatten(exc.detail)},
             status=exc.status_code or status.HTTP_400_BAD_REQUEST,
         )
-    return None
+    return _unexpected(exc, context)
+
+
+INTERNAL_ERROR = {"success": False, "errors": ["Internal server error."]}
+
+
+def _unexpected(exc: Exception, context: dict[str, Any]) -> Response:
+    """A bug: Exponea's JSON shape with no detail (the message may quote a stored row).
+
+    Logged and signalled as Django does for an unhandled exception, so the redacting log
+    formatter, error mails and monitoring still see it.
+    """
+    request = context.get("request")
+    django_request = getattr(request, "_request", request)
+    path = getattr(django_request, "path", "")
+    logging.getLogger("django.request").error(
+        "Internal Server Error: %s",
+        path,
+        exc_info=(type(exc), exc, exc.__traceback__),
+        extra={"status_code": 500, "request": django_request},
+    )
+    signals.got_request_exception.send(sender=None, request=django_request)
+    return Response(INTERNAL_ERROR, status=500)
 
 
 API_PATH_PREFIXES = ("/track/", "/data/")
@@ -67,3 +91,10 @@ def api_aware_page_not_found(request: HttpRequest, exception: Exception) -> Http
     if request.path.startswith(API_PATH_PREFIXES):
         return JsonResponse({"success": False, "errors": ["Not found."]}, status=404)
     return page_not_found(request, exception)
+
+
+def api_aware_server_error(request: HttpRequest) -> HttpResponse:
+    """The site's 500 (``DEBUG`` off): Exponea's JSON shape under the API paths."""
+    if request.path.startswith(API_PATH_PREFIXES):
+        return JsonResponse(INTERNAL_ERROR, status=500)
+    return server_error(request)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.conf import settings
@@ -10,15 +9,12 @@ from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
 from access.errors import TooLarge
-
-
-def _reject_constant(name: str) -> Any:
-    # NaN and Infinity are not JSON; Python's json module would accept them.
-    raise ValueError(f"{name} is not valid JSON")
+from access.json_input import BODY_NESTING_LEVELS, JsonInputError, loads_bounded
 
 
 class LimitedJSONParser(JSONParser):
-    """Strict JSON, refusing a message of ``EXPONEA_LIMITS["MESSAGE_BYTES"]`` or more."""
+    """Strict JSON, refusing a message of ``EXPONEA_LIMITS["MESSAGE_BYTES"]`` or more, or
+    one nested deeper than ``BODY_NESTING_LEVELS`` (400, never a ``RecursionError``)."""
 
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
         max_bytes = int(settings.EXPONEA_LIMITS["MESSAGE_BYTES"])
@@ -31,6 +27,6 @@ class LimitedJSONParser(JSONParser):
         if len(raw) >= max_bytes:
             raise too_large
         try:
-            return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
-        except (ValueError, UnicodeDecodeError) as exc:
+            return loads_bounded(raw.decode("utf-8"), levels=BODY_NESTING_LEVELS)
+        except (JsonInputError, UnicodeDecodeError) as exc:
             raise ParseError("Malformed JSON body.") from exc
