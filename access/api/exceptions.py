@@ -11,6 +11,7 @@ from typing import Any
 
 from django.core import signals
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.defaults import page_not_found, server_error
 from rest_framework import exceptions, status
@@ -31,7 +32,27 @@ def _flatten(detail: Any, prefix: str = "") -> list[str]:
     return [f"{prefix}: {detail}" if prefix else str(detail)]
 
 
+# The database went away (restart, failover, a dropped connection, a statement timeout): the
+# request's transaction rolled back, so nothing of it was written; the client retries.
+DATABASE_RETRY_AFTER_SECONDS = 5
+
+
+def _database_unavailable(exc: Exception) -> Response:
+    # The type only: a database error's message may quote the row it was writing.
+    logging.getLogger(__name__).warning(
+        "Database unavailable (%s): answered 503, nothing written.", type(exc).__name__
+    )
+    response = Response(
+        {"success": False, "errors": ["Service temporarily unavailable; retry later."]},
+        status=503,
+    )
+    response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+    return response
+
+
 def exponea_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, OperationalError | InterfaceError):
+        return _database_unavailable(exc)
     if isinstance(exc, DomainError):
         return Response({"success": False, "errors": exc.errors}, status=exc.status_code)
     if isinstance(exc, Http404):
