@@ -20,6 +20,7 @@ SETTINGS_ITEMS: list[tuple[str, str, Perm]] = [
     ("Access management", "access:team", Perm.MANAGE_ACCESS),
     ("API", "access:api_keys", Perm.MANAGE_ACCESS),
     ("Audit log", "access:audit", Perm.MANAGE_ACCESS),
+    ("Access log", "accountability:log", Perm.VIEW_ACCESS_LOG),
 ]
 
 

@@ -25,6 +25,7 @@ API_PERMISSION_LABELS: dict[str, str] = {
     "export_customers": "Export customers",
     "anonymize_customers": "Anonymize customers",
     "manage_data": "Data manager",
+    "view_access_log": "Access log",
 }
 ROLE_PERMISSION_CHOICES = [(str(code), str(label)) for code, label in PROJECT_PERMISSIONS]
 

@@ -94,6 +94,7 @@ class ApiKey(models.Model):
     can_export_customers = models.BooleanField(default=False)
     can_anonymize_customers = models.BooleanField(default=False)
     can_manage_data = models.BooleanField(default=False)
+    can_view_access_log = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
@@ -120,6 +121,7 @@ class ApiKey(models.Model):
         "export_customers": "can_export_customers",
         "anonymize_customers": "can_anonymize_customers",
         "manage_data": "can_manage_data",
+        "view_access_log": "can_view_access_log",
     }
 
     @property

@@ -18,6 +18,8 @@ class Perm(StrEnum):
     ANONYMIZE_CUSTOMERS = "anonymize_customers"
     MANAGE_DATA = "manage_data"
     MANAGE_ACCESS = "manage_access"
+    # Read the personal-data access log: who saw whose PII, when, how and why.
+    VIEW_ACCESS_LOG = "view_access_log"
     # API keys only: tracking is not something a signed-in user does.
     TRACK = "track"
 
@@ -29,6 +31,7 @@ PROJECT_PERMISSIONS: list[tuple[str, str | StrOrPromise]] = [
     (Perm.ANONYMIZE_CUSTOMERS, "Anonymize customers"),
     (Perm.MANAGE_DATA, "Data manager"),
     (Perm.MANAGE_ACCESS, "Access management"),
+    (Perm.VIEW_ACCESS_LOG, "Access log"),
 ]
 
 # Built-in roles per project: name -> permissions. Admins may compose custom roles.
@@ -41,6 +44,7 @@ BUILTIN_ROLES: dict[str, frozenset[Perm]] = {
             Perm.ANONYMIZE_CUSTOMERS,
             Perm.MANAGE_DATA,
             Perm.MANAGE_ACCESS,
+            Perm.VIEW_ACCESS_LOG,
         }
     ),
     "Data manager": frozenset({Perm.VIEW_CUSTOMERS, Perm.MANAGE_DATA}),
@@ -59,4 +63,5 @@ API_KEY_PERMISSIONS: dict[str, Perm] = {
     "export_customers": Perm.EXPORT_CUSTOMERS,
     "anonymize_customers": Perm.ANONYMIZE_CUSTOMERS,
     "manage_data": Perm.MANAGE_DATA,
+    "view_access_log": Perm.VIEW_ACCESS_LOG,
 }

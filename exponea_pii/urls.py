@@ -11,11 +11,13 @@ project_pages = [
     path("", include("access.urls")),
     path("data-manager/", include("datamanager.urls")),
     path("customers/", include("customers.urls")),
+    path("access-log/", include("accountability.urls")),
 ]
 
 data_api = [
     path("customers/", include("customers.api.data_urls")),
     path("customers/", include("customers.api.anonymize_urls")),
+    path("customers/", include("accountability.api_urls")),
     path("data-manager/", include("datamanager.api.urls")),
 ]
 

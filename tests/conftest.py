@@ -78,6 +78,7 @@ def world(db: Any) -> World:
         "export_customers",
         "anonymize_customers",
         "manage_data",
+        "view_access_log",
         name="Full",
     )
     masked_key = factories.make_key(
