@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.db import InterfaceError, OperationalError, connection
+from django.db import InterfaceError, OperationalError, close_old_connections, connection
 
 from customers.models import Customer, CustomerId, Event
 from tests.api.conftest import ApiClient
@@ -113,3 +113,55 @@ def test_single_event_during_a_database_restart_answers_503(world: World, full: 
 def test_the_app_checks_connections_before_reuse() -> None:
     """CONN_HEALTH_CHECKS: a connection the restart killed is replaced, not reused."""
     assert connection.settings_dict["CONN_HEALTH_CHECKS"] is True
+
+
+# The server really closing the connection (PostgreSQL) ---------------------------------------
+
+
+class KillConnectionAt:
+    """At the request's Nth query, the server terminates this connection (as a restart does),
+    from a second connection; the query then fails inside psycopg itself."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.count = n, 0
+
+    def __call__(self, execute: Callable[..., Any], sql: str, *args: Any) -> Any:
+        self.count += 1
+        if self.count == self.n:
+            import psycopg
+
+            pid = connection.connection.info.backend_pid  # type: ignore[union-attr]
+            s = connection.settings_dict
+            with psycopg.connect(
+                host=s["HOST"] or "127.0.0.1",
+                port=s["PORT"] or 5432,
+                user=s["USER"] or None,
+                password=s.get("PASSWORD") or None,
+                dbname=s["NAME"],
+                autocommit=True,
+            ) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+        return execute(sql, *args)
+
+
+def test_batch_when_the_server_drops_the_connection_answers_503_then_reconnects(
+    world: World, full: ApiClient
+) -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("pg_terminate_backend needs PostgreSQL")
+    before = _state(world)
+    for n in (1, 3, 5):
+        killer = KillConnectionAt(n)
+        with connection.execute_wrapper(killer):
+            response = full.track("batch", {"commands": COMMANDS})
+        # What Django's handler does at every request boundary (the test client switches it
+        # off): CONN_HEALTH_CHECKS / errors_occurred discard the connection the server killed.
+        close_old_connections()
+        assert killer.count >= n, "the batch issued fewer queries than the kill point"
+        _assert_503(response)
+        assert _state(world) == before, f"half-written batch after a kill at query {n}"
+    # The next request gets a new connection by itself (the dead one was discarded).
+    response = full.track("batch", {"commands": COMMANDS})
+    assert response.status_code == 200
+    assert [r["success"] for r in response.json()["results"]] == [True] * 4
+    assert _state(world) == (before[0] + 2, before[1] + 2, before[2] + 2)
