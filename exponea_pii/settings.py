@@ -215,14 +215,41 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
     "EXCEPTION_HANDLER": "access.api.exceptions.exponea_exception_handler",
 }
+# The Swagger page's (/api/docs/) introduction: how to authenticate and what {token} is.
+API_DESCRIPTION = """Exponea-compatible tracking and data API with per-key personal-data masking.
+
+## Authentication: HTTP Basic `key_id:secret`
+
+Every call is authenticated with an **API key** over **HTTP Basic**: the user name is the
+key's **key id**, the password is its **secret** (`Authorization: Basic base64(key_id:secret)`,
+or `curl -u key_id:secret`). Create keys under *Settings → API keys* in a project, or with
+`manage.py create_api_key`; the secret is shown once. `./bin/demo` prints two demo keys:
+*Demo full access* and *Demo without personal data*. With the second, every personal-data
+value answers `******`, and filtering by a personal-data attribute is refused with 403.
+
+## The project token
+
+Every path contains `{token}`, the **project token** (a UUID): it is on the project's home page
+and `./bin/demo` prints it (`Project 'Demo shop' token ...`). A key works in its own project
+only; another project's token answers 404.
+
+## Try it out
+
+Click **Authorize**, enter the key id as *Username* and the secret as *Password*, then open an
+operation, click **Try it out**, paste the project token into `token` and **Execute**. Requests
+go to this server, as the key: what the key may not see is masked here too.
+"""
 SPECTACULAR_SETTINGS = {
     "TITLE": "exponea_pii API",
-    "DESCRIPTION": "Exponea-compatible tracking and data API with per-key personal-data masking.",
+    "DESCRIPTION": API_DESCRIPTION,
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Requests from "Try it out" carry the Authorize dialog's Basic credentials; they are kept
+    # in the page only (no persistAuthorization: a secret does not belong in localStorage).
+    "SWAGGER_UI_SETTINGS": {"tryItOutEnabled": True, "displayRequestDuration": True},
     # "id"/"property" appears as the export's attribute "type" and the catalog's "kind": one
     # name for the choice set keeps `check --deploy` free of drf_spectacular.W001.
     "ENUM_NAME_OVERRIDES": {"AttributeKindEnum": ["id", "property"]},

@@ -1,8 +1,9 @@
 """Root URLs: the app's pages per project, the Exponea-compatible API, admin and API docs."""
 
+from csp.decorators import csp_update
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from access import views as access_views
 from access import views_account as access_views_account
@@ -21,6 +22,13 @@ data_api = [
     path("data-manager/", include("datamanager.api.urls")),
 ]
 
+# drf-spectacular's Swagger page has one inline <style> (box-sizing, background): allowed by
+# its hash on this page only. tests/browser/test_tour.py fails on any CSP violation there.
+SWAGGER_STYLE_HASH = "'sha256-MMpT0iDxyjALd9PdfepImGX3DBfJPXZ4IlDWdPAgtn0='"
+swagger_page = csp_update({"style-src": [SWAGGER_STYLE_HASH]})(
+    SpectacularSwaggerSplitView.as_view(url_name="api-schema")
+)
+
 # API tokens are matched as plain strings so a malformed token gets the API's JSON 404
 # (ProjectAPIView resolves it) instead of Django's HTML page.
 urlpatterns = [
@@ -37,7 +45,9 @@ urlpatterns = [
     path("track/v2/projects/<str:token>/", include("customers.api.tracking_urls")),
     path("data/v2/projects/<str:token>/", include(data_api)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # The split view serves its start-up script from this URL (?script), so the page runs
+    # under the Content-Security-Policy's script-src 'self' (the inline one stayed blank).
+    path("api/docs/", swagger_page, name="api-docs"),
 ]
 
 handler404 = "access.api.exceptions.api_aware_page_not_found"
