@@ -175,6 +175,51 @@ def test_event_properties_keeps_missing_values_and_returns_a_copy() -> None:
     assert restricted().event_properties("other", props) == props
 
 
+# What was revealed (the personal-data access log reads it) -----------------------------------
+
+
+def test_revealed_names_the_pii_a_permitted_masker_let_through() -> None:
+    masker = permitted()
+    masker.customer_value("email", 0)
+    masker.customer_value("city", "Bratislava")  # not PII
+    masker.customer_value("birth_date", None)  # nothing shown
+    masker.customer_properties({"birth_date": False})
+    masker.customer_ids({"registered": [], "cookie": ["c1"]})  # no value of the PII name
+    assert masker.revealed == {"email", "birth_date"}
+    masker.customer_ids({"registered": ["r1"]})
+    assert masker.revealed == {"email", "birth_date", "registered"}
+
+
+def test_revealed_names_event_attributes_as_type_dot_name() -> None:
+    masker = permitted()
+    masker.event_value("purchase", "total", 5)  # not PII
+    masker.event_value("visit", "address", "x")  # PII of another type only
+    masker.event_value("purchase", "address", None)
+    masker.event_properties("visit", {"ip": None, "url": "u"})
+    masker.event_properties("other", {"ip": "1.2.3.4"})
+    assert masker.revealed == set()
+    masker.event_value("purchase", "address", 0)
+    masker.event_properties("visit", {"ip": False, "address": "y"})
+    assert masker.revealed == {"purchase.address", "visit.ip"}
+
+
+def test_a_restricted_masker_reveals_nothing() -> None:
+    masker = restricted()
+    masker.customer_properties({"email": "e", "city": "c"})
+    masker.customer_ids({"registered": "r", "cookie": ["c1"]})
+    masker.event_value("purchase", "address", "a")
+    masker.event_value("purchase", "total", 1)
+    masker.event_properties("visit", {"ip": "1.2.3.4", "url": "u"})
+    assert masker.revealed == set()
+
+
+def test_revealable_customer_attributes_lists_the_pii_names_it_would_show() -> None:
+    names = ["city", "registered", "email", "email", "cookie"]
+    assert permitted().revealable_customer_attributes(names) == ["email", "registered"]
+    assert permitted().revealable_customer_attributes(["city"]) == []
+    assert restricted().revealable_customer_attributes(names) == []
+
+
 # Refusals -------------------------------------------------------------------------------------
 
 

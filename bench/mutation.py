@@ -1,0 +1,283 @@
+"""Mutation testing of the masking layer: would the tests notice a subtly broken masking decision?
+
+    .venv/bin/python bench/mutation.py                 # every target below
+    .venv/bin/python bench/mutation.py --only masking  # targets whose module contains "masking"
+
+Runs mutmut 3 (the ``dev`` extra) over the functions that decide masked output: the
+``Masker`` and the PII catalog, the presenters behind the list, profile and page CSV, the
+page CSV export, the API export's audit and rows, and the API readers. mutmut first runs
+the selected tests once to learn which test calls which function, then runs each mutant
+against only the tests that reach its function, in a forked process.
+
+The working tree is shared, so nothing is mutated in place: the tracked and untracked
+(not ignored) files are copied to a scratch directory (``--workdir``, by default under
+the system temp dir, removed afterwards unless ``--keep``), mutmut's config is appended to
+the copy's ``pyproject.toml`` and its ``mutants/`` directory is made there.
+
+Prints ``killed K of N`` (N counts every mutant except the equivalent ones listed in
+:data:`EQUIVALENT`, which are named with the reason), then each survivor with its diff.
+A mutant no selected test reaches ("no tests") counts as a survivor; a timeout counts as
+killed (mutmut's own rule: the mutant made the tests hang). Exit status 1 if any survived.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Target:
+    """A module, the functions of it that make masking decisions, and the tests that guard them."""
+
+    path: str
+    functions: tuple[str, ...]  # mutmut's mangled names: "x_func" or "xǁClassǁmethod"; * glob
+    tests: tuple[str, ...]
+
+    @property
+    def module(self) -> str:
+        return self.path.removesuffix(".py").replace("/", ".")
+
+    def patterns(self) -> list[str]:
+        return [f"{self.module}.{function}__mutmut_*" for function in self.functions]
+
+
+UNIT = "tests/datamanager/test_masking.py"
+EVERY_TYPE = "tests/security/test_canaries_every_type.py"
+
+TARGETS = [
+    Target(
+        "datamanager/masking.py",
+        ("xǁMaskerǁ*",),
+        (UNIT, EVERY_TYPE),
+    ),
+    Target(
+        "datamanager/catalog.py",
+        # Not catalog_lock: a PostgreSQL advisory lock against concurrent flag changes, not
+        # a masking decision (the race tests of anonymization guard it on PostgreSQL).
+        (
+            "xǁPiiCatalogǁ*",
+            "x_catalog_load",
+            "x_catalog_for_project",
+            "x_catalog_invalidate",
+            "x__catalog_is_cached",
+            "x__cache_key",
+            "x__version_key",
+            "x__current_version",
+        ),
+        (UNIT, "tests/datamanager/test_catalog_cache.py"),
+    ),
+    Target(
+        "customers/presenters.py",
+        (
+            "x__cell",
+            "x_customer_cell",
+            "x_id_cell",
+            "x_columns_for",
+            "x_customer_rows",
+            "x_profile_ids",
+            "x_profile_attributes",
+            "x_event_items",
+            "x_csv_row",
+        ),
+        (
+            EVERY_TYPE,
+            "tests/customers/test_list.py",
+            "tests/customers/test_profile.py",
+            "tests/customers/test_export_csv.py",
+        ),
+    ),
+    Target(
+        "customers/services/export.py",
+        ("x_customers_export_csv",),
+        (EVERY_TYPE, "tests/customers/test_export_csv.py"),
+    ),
+    Target(
+        "customers/services/api_export.py",
+        ("x_customer_export_api_record",),
+        (EVERY_TYPE, "tests/api/test_data_api.py"),
+    ),
+    Target(
+        "customers/api/data_views.py",
+        ("x__rows",),
+        (EVERY_TYPE, "tests/api/test_data_api.py"),
+    ),
+    Target(
+        "customers/api/reading.py",
+        ("x_ids_shaped", "x__event_out", "x_customer_export_one", "x_customer_attributes"),
+        (EVERY_TYPE, "tests/api/test_data_api.py"),
+    ),
+]
+
+# Mutants that cannot change what any principal receives, by (module, mutated function,
+# text of the mutated line after the change): the reason is printed with them.
+EQUIVALENT: list[tuple[str, str, str, str]] = []
+
+STATUS_BY_EXIT_CODE = {
+    1: "killed",
+    3: "killed",
+    0: "survived",
+    5: "no tests",
+    33: "no tests",
+    34: "skipped",
+    36: "timeout",
+    24: "timeout",
+    -24: "timeout",
+    152: "timeout",
+    255: "timeout",
+}
+
+
+def scratch_copy(workdir: Path) -> None:
+    """The working tree as it is now (committed or not), minus ignored files."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    ).stdout.split(b"\0")
+    for raw in listed:
+        if not raw:
+            continue
+        rel = raw.decode()
+        src = ROOT / rel
+        if not src.is_file():
+            continue  # deleted in the working tree
+        dst = workdir / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, dst)
+
+
+def write_config(workdir: Path, targets: list[Target]) -> None:
+    packages = sorted(
+        p.name for p in workdir.iterdir() if p.is_dir() and (p / "__init__.py").exists()
+    )
+    extra = sorted(
+        p.name
+        for p in workdir.iterdir()
+        if p.name not in packages and p.name not in {"tests", "mutants"} and p.name != ".git"
+    )
+    tests = sorted({t for target in targets for t in target.tests if (workdir / t).exists()})
+    config = {
+        "source_paths": [f"{p}/" for p in packages],
+        "only_mutate": sorted({target.path for target in targets}),
+        "also_copy": [f"{p}/" if (workdir / p).is_dir() else p for p in extra],
+        "pytest_add_cli_args_test_selection": tests,
+        # -x: a killed mutant stops at its first failing test.
+        "pytest_add_cli_args": ["-x", "-p", "no:cacheprovider", "-m", "not browser"],
+        "use_git_change_detection": False,
+    }
+    lines = ["", "[tool.mutmut]"]
+    lines += [f"{key} = {json.dumps(value)}" for key, value in config.items()]
+    with (workdir / "pyproject.toml").open("a") as fh:
+        fh.write("\n".join(lines) + "\n")
+
+
+def mutmut(workdir: Path, *args: str, capture: bool = True) -> str:
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "exponea_pii.test_settings"}
+    env.pop("DATABASE_URL", None)  # in-memory SQLite: mutants run in parallel
+    result = subprocess.run(
+        [sys.executable, "-m", "mutmut", *args],
+        cwd=workdir,
+        env=env,
+        check=False,
+        text=True,
+        capture_output=capture,
+    )
+    return result.stdout if capture else ""
+
+
+def statuses(workdir: Path, targets: list[Target]) -> dict[str, str]:
+    patterns = [p for target in targets for p in target.patterns()]
+    out: dict[str, str] = {}
+    for target in targets:
+        meta = workdir / "mutants" / (target.path + ".meta")
+        if not meta.exists():
+            continue
+        data = json.loads(meta.read_text())
+        for name, code in data.get("exit_code_by_key", {}).items():
+            if any(fnmatch.fnmatchcase(name, p) for p in patterns):
+                out[name] = STATUS_BY_EXIT_CODE.get(code, "suspicious" if code else "not checked")
+    return out
+
+
+def diff_of(workdir: Path, name: str) -> str:
+    text = mutmut(workdir, "show", name)
+    return "\n".join(line for line in text.splitlines() if re.match(r"^[-+] ", line))
+
+
+def equivalent_reason(name: str, diff: str) -> str | None:
+    added = [line[2:].strip() for line in diff.splitlines() if line.startswith("+ ")]
+    for module, function, text, reason in EQUIVALENT:
+        if name.startswith(f"{module}.{function}__mutmut_") and any(text == a for a in added):
+            return reason
+    return None
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", help="run only targets whose path contains this text")
+    parser.add_argument("--workdir", type=Path, help="scratch directory (default: a temp dir)")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    parser.add_argument("--max-children", type=int, default=2, help="mutants run at once")
+    args = parser.parse_args()
+
+    targets = [t for t in TARGETS if not args.only or args.only in t.path]
+    if not targets:
+        parser.error(f"no target path contains {args.only!r}")
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="exponea-mutation-"))
+    if workdir.exists() and any(workdir.iterdir()):
+        sys.exit(f"{workdir} is not empty")
+    workdir.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    try:
+        scratch_copy(workdir)
+        write_config(workdir, targets)
+        patterns = [p for target in targets for p in target.patterns()]
+        print(f"mutating {', '.join(t.path for t in targets)} in {workdir}", flush=True)
+        mutmut(workdir, "run", "--max-children", str(args.max_children), *patterns, capture=False)
+        found = statuses(workdir, targets)
+        equivalent: dict[str, tuple[str, str]] = {}
+        survivors: dict[str, tuple[str, str]] = {}
+        killed = 0
+        for name, status in sorted(found.items()):
+            if status in ("killed", "timeout"):
+                killed += 1
+                continue
+            diff = diff_of(workdir, name)
+            reason = equivalent_reason(name, diff)
+            if reason is not None:
+                equivalent[name] = (reason, diff)
+            else:
+                survivors[name] = (status, diff)
+        elapsed = time.monotonic() - started
+        counted = len(found) - len(equivalent)
+        print()
+        print(
+            f"killed {killed} of {counted}  ({len(equivalent)} equivalent excluded, "
+            f"{elapsed / 60:.1f} min)"
+        )
+        for name, (reason, diff) in equivalent.items():
+            print(f"\nequivalent {name}: {reason}\n{diff}")
+        for name, (status, diff) in survivors.items():
+            print(f"\n{status.upper()} {name}\n{diff}")
+        return 1 if survivors else 0
+    finally:
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
