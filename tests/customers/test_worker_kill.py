@@ -301,3 +301,69 @@ def _redis_value(client: Any, key: bytes) -> bytes:
     else:
         parts = []
     return key + b"".join(parts)
+
+
+def test_database_connections_dropped_mid_job_job_resumes_and_finishes_once(
+    transactional_db: Any, redis_client: Any, tmp_path: Path
+) -> None:
+    """A PostgreSQL restart as the worker sees it: every connection to the database is
+    terminated by the server (``pg_terminate_backend``), three times during the job. The
+    shared server itself is not restarted: other test runs use it."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the worker shares the test database, which needs PostgreSQL")
+    from celery import Celery
+
+    project = factories.make_project("Restart shop")
+    pks = _seed(project)
+    job = anonymization_job_create(
+        actor=factories.system(project), source="cli", customers=pks, start=False
+    )
+    sender = Celery("restart-test", broker=_redis_url())
+    log = tmp_path / "worker.log"
+    worker = _start_worker("restart", log, broker=_redis_url(), beat=tmp_path / "beat")
+    started = time.monotonic()
+    kills = 0
+    try:
+        sender.send_task(TASK, args=[job.pk])
+        for fraction in (0.1, 0.3, 0.5):
+
+            def reached(target: float = fraction) -> bool:
+                job.refresh_from_db()
+                return job.done >= CUSTOMERS * target or job.status in ("done", "failed")
+
+            _wait(reached, timeout=60, what=f"{fraction:.0%} of the job", workers=[worker])
+            job.refresh_from_db()
+            assert job.status == "running", f"the job was not mid-way: {job.status}"
+
+            def terminated() -> bool:
+                # The worker may be between connections (reconnecting after the last drop).
+                nonlocal kills
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+                    n = cursor.fetchone()[0]
+                kills += n
+                return n > 0
+
+            _wait(terminated, timeout=30, what="a worker connection", workers=[worker])
+
+        def finished() -> bool:
+            job.refresh_from_db()
+            return job.status in ("done", "failed")
+
+        _wait(finished, timeout=RECOVERY_SECONDS, what="the job to finish", workers=[worker])
+        print(f"{kills} worker connections terminated; job done {time.monotonic() - started:.1f}s")
+    finally:
+        _kill(worker)
+    assert kills >= 3, "the worker's connections were not terminated"
+    assert (job.status, job.done, job.error) == ("done", CUSTOMERS, ""), log.read_text()
+    per_customer = (
+        Event.objects.filter(project=project, event_type__name="anonymization")
+        .values("customer_id")
+        .annotate(n=Count("id"))
+    )
+    assert len(per_customer) == CUSTOMERS
+    assert {row["n"] for row in per_customer} == {1}
+    assert not CustomerId.objects.filter(project=project, name="registered").exists()
