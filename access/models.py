@@ -81,6 +81,46 @@ class Role(models.Model):
         return self.name
 
 
+class Invitation(models.Model):
+    """An invitation to a project, pending until the invited user accepts (or declines) it.
+
+    Nobody is added to a project without their consent. ``invited_as`` is what the admin
+    typed (a username or an e-mail); ``user`` is whom it resolved to, or null when nobody
+    has that username: the admin's answer is the same either way (a null invitation simply
+    never gets accepted), so a project cannot probe for other tenants' users.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="invitations")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="invitations",
+    )
+    invited_as = models.CharField(max_length=254)
+    roles: models.ManyToManyField[Role, Any] = models.ManyToManyField(
+        Role, blank=True, related_name="+"
+    )
+    invited_by_label = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    declined_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(invited_as=""), name="invitation_invited_as"),
+        ]
+
+    def __str__(self) -> str:
+        return f"invitation {self.pk} to {self.project}"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.accepted_at is None and self.declined_at is None
+
+
 class ApiKey(models.Model):
     """An Exponea-style "API group" key: HTTP Basic ``key_id:secret``; the secret is hashed."""
 
@@ -181,6 +221,7 @@ class AuditEvent(models.Model):
 __all__ = [
     "ApiKey",
     "AuditEvent",
+    "Invitation",
     "Membership",
     "Perm",
     "Project",

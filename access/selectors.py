@@ -25,6 +25,7 @@ from .errors import NotFound
 from .models import (
     ApiKey,
     AuditEvent,
+    Invitation,
     Membership,
     Project,
     ProjectGroupObjectPermission,
@@ -295,3 +296,26 @@ def audit_filter_choices(principal: Principal) -> tuple[list[str], list[str]]:
     actors = sorted(set(base.values_list("actor_label", flat=True).distinct()))
     actions = sorted(set(base.values_list("action", flat=True).distinct()))
     return actors, actions
+
+
+def pending_invitations_for_project(principal: Principal) -> QuerySet[Invitation]:
+    """The project's pending invitations, as the admin typed them (``invited_as``).
+
+    Never shows whom an invitation resolved to: that would tell whether a name exists.
+    """
+    return (
+        Invitation.objects.filter(
+            project=principal.project, accepted_at__isnull=True, declined_at__isnull=True
+        )
+        .prefetch_related("roles")
+        .order_by("-created_at", "-id")
+    )
+
+
+def pending_invitations_for_user(user: User) -> QuerySet[Invitation]:
+    return (
+        Invitation.objects.filter(user=user, accepted_at__isnull=True, declined_at__isnull=True)
+        .select_related("project")
+        .prefetch_related("roles")
+        .order_by("-created_at", "-id")
+    )

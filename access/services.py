@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -23,6 +24,7 @@ from .errors import Conflict, Forbidden, InvalidInput, NotFound
 from .models import (
     ApiKey,
     AuditEvent,
+    Invitation,
     Membership,
     Project,
     ProjectGroupObjectPermission,
@@ -50,7 +52,14 @@ def audit_record(
     details: dict[str, Any] | None = None,
     project: Project | None = None,
 ) -> AuditEvent:
-    """Append one audit event. ``details`` must hold names and internal ids, never PII values."""
+    """Append one audit event. ``details`` must hold names and internal ids, never PII values.
+
+    Names a caller supplied (export columns, filter attributes and event types) are
+    checked against the project's catalog here, the one writer: a name the Data manager
+    does not know is refused (:class:`InvalidInput`) and nothing is written, so a probe
+    cannot store an e-mail address in the audit log by "exporting a column" named so.
+    """
+    _require_catalog_names(project or actor.project, details or {})
     return AuditEvent.objects.create(
         project=project or actor.project,
         actor_user=actor.user,
@@ -86,6 +95,35 @@ def _lock_project(project: Project) -> None:
     SQLite's IMMEDIATE transactions already serialize writers).
     """
     Project.objects.select_for_update().filter(pk=project.pk).values_list("pk", flat=True).get()
+
+
+# Audit details keys that hold caller-supplied names: each must be a catalog name.
+_CUSTOMER_ATTRIBUTE_NAME_KEYS = ("columns", "filter_attributes")
+_EVENT_TYPE_NAME_KEYS = ("filter_event_types",)
+
+
+def _require_catalog_names(project: Project, details: dict[str, Any]) -> None:
+    from datamanager.models import CustomerAttribute, EventType  # datamanager imports access
+
+    checks: list[tuple[str, Any]] = [
+        (key, CustomerAttribute) for key in _CUSTOMER_ATTRIBUTE_NAME_KEYS
+    ]
+    checks += [(key, EventType) for key in _EVENT_TYPE_NAME_KEYS]
+    for key, model in checks:
+        names = details.get(key)
+        if not names:
+            continue
+        if not isinstance(names, list | tuple) or not all(isinstance(n, str) for n in names):
+            raise InvalidInput(f"Audit detail '{key}' must be a list of names.")
+        known = set(
+            model.objects.filter(project=project, name__in=names).values_list("name", flat=True)
+        )
+        unknown = [name for name in names if name not in known]
+        if unknown:
+            # The names are not repeated: they are what the caller sent, maybe a value.
+            raise InvalidInput(
+                f"{len(unknown)} name(s) in '{key}' are not in the Data manager's catalog."
+            )
 
 
 def _role_group_name(project: Project, name: str) -> str:
@@ -137,9 +175,14 @@ def project_create(*, name: str, created_by: str = "system") -> Project:
 @transaction.atomic
 def member_add(*, actor: Principal, user: User, roles: Iterable[Role] = ()) -> Membership:
     """Add ``user`` to the actor's project with ``roles`` (idempotent for an existing member)."""
-    project = actor.project
-    role_list = _project_roles(project, roles)
+    role_list = _project_roles(actor.project, roles)
     _require_roles_held(actor, role_list)
+    return _member_add(actor=actor, user=user, role_list=role_list)
+
+
+def _member_add(*, actor: Principal, user: User, role_list: list[Role]) -> Membership:
+    """Add ``user`` with roles already checked (by the grant rule, or at invitation time)."""
+    project = actor.project
     membership, created = Membership.objects.get_or_create(project=project, user=user)
     for role in role_list:
         user.groups.add(role.group)  # type: ignore[attr-defined]
@@ -310,47 +353,160 @@ def _project_roles(project: Project, roles: Iterable[Role]) -> list[Role]:
 
 
 def _username_from_email(email: str) -> str:
+    """A fresh username: the e-mail's name and a random suffix, never a counter.
+
+    ``admin2`` would tell the inviting admin that ``admin`` exists elsewhere; a random
+    suffix says nothing about other users.
+    """
     User = get_user_model()
-    base = "".join(ch for ch in email.split("@", 1)[0] if ch.isalnum() or ch in "._-")[:120]
+    base = "".join(ch for ch in email.split("@", 1)[0] if ch.isalnum() or ch in "._-")[:100]
     base = base or "user"
-    candidate, n = base, 1
-    while User.objects.filter(username__iexact=candidate).exists():
-        n += 1
-        candidate = f"{base}{n}"
-    return candidate
+    while True:
+        candidate = f"{base}-{secrets.token_hex(3)}"
+        if not User.objects.filter(username__iexact=candidate).exists():
+            return candidate
+
+
+@dataclass(frozen=True)
+class InvitationResult:
+    """What an invitation did. The *admin's* answer never depends on ``user`` or ``new_user``:
+    they only say whom to notify (and how), so views send mail but answer alike."""
+
+    invitation: Invitation
+    user: User | None
+    new_user: bool
+
+
+def _invite(
+    *, actor: Principal, invited_as: str, user: User | None, role_list: list[Role]
+) -> Invitation:
+    project = actor.project
+    if user is not None and Membership.objects.filter(project=project, user=user).exists():
+        raise Conflict("Already a member: edit their roles in the table.")
+    # Inviting the same name again updates the pending invitation instead of piling up.
+    invitation = (
+        Invitation.objects.select_for_update()
+        .filter(
+            project=project,
+            invited_as__iexact=invited_as,
+            accepted_at__isnull=True,
+            declined_at__isnull=True,
+        )
+        .first()
+    )
+    if invitation is None:
+        invitation = Invitation.objects.create(
+            project=project, user=user, invited_as=invited_as, invited_by_label=actor.label[:200]
+        )
+    invitation.roles.set(role_list)
+    audit_record(
+        actor=actor,
+        action="member.invite",
+        target_type="invitation",
+        target_id=invitation.pk,
+        # The same details whether or not the name belongs to anyone; no e-mail address.
+        details={"roles": sorted(r.name for r in role_list)},
+    )
+    return invitation
 
 
 @transaction.atomic
-def member_create_by_email(
-    *, actor: Principal, email: str, roles: Iterable[Role] = ()
-) -> tuple[Membership, str]:
-    """Create a user for ``email`` and add them with ``roles``.
+def member_invite_by_username(
+    *, actor: Principal, username: str, roles: Iterable[Role] = ()
+) -> InvitationResult:
+    """Invite whoever has ``username``; they join only when they accept.
 
-    Returns the membership and a one-time password the admin hands over; it is never shown
-    again (only its hash is stored). The audit log names the new username, not the e-mail.
+    Nobody with that username (or an inactive one) gives an invitation no one can accept:
+    the admin's answer is the same, so usernames of other tenants cannot be probed.
+    """
+    username = username.strip()
+    if not username:
+        raise InvalidInput("Enter a username.")
+    role_list = _project_roles(actor.project, roles)
+    _require_roles_held(actor, role_list)
+    user = get_user_model().objects.filter(username=username, is_active=True).first()
+    invitation = _invite(actor=actor, invited_as=username, user=user, role_list=role_list)
+    return InvitationResult(invitation=invitation, user=user, new_user=False)
+
+
+@transaction.atomic
+def member_invite_by_email(
+    *, actor: Principal, email: str, roles: Iterable[Role] = ()
+) -> InvitationResult:
+    """Invite ``email``: its existing user, or a new account without a password yet.
+
+    A new account gets a random username and an unusable password; the invitation mail
+    lets its owner choose one. Its creation is audited installation-wide (no project), so
+    the project's audit log reads the same whether or not the address was known.
     """
     email = email.strip().lower()
     try:
         validate_email(email)
     except ValidationError as exc:
         raise InvalidInput("Enter a valid e-mail address.") from exc
-    User = get_user_model()
-    if User.objects.filter(email__iexact=email).exists():
-        raise Conflict("A user with this e-mail already exists: add them as an existing user.")
     role_list = _project_roles(actor.project, roles)
-    password = secrets.token_urlsafe(12)
-    user = User.objects.create_user(
-        username=_username_from_email(email), email=email, password=password
+    _require_roles_held(actor, role_list)
+    User = get_user_model()
+    user = User.objects.filter(email__iexact=email).order_by("pk").first()
+    new_user = user is None
+    if user is None:
+        user = User.objects.create_user(username=_username_from_email(email), email=email)
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+        AuditEvent.objects.create(
+            project=None,
+            actor_user=actor.user,
+            actor_api_key=actor.api_key,
+            actor_label=actor.label[:200],
+            action="user.create",
+            target_type="user",
+            target_id=str(user.pk),
+            details={"username": user.get_username()},
+            ip=actor.ip,
+        )
+    invitation = _invite(actor=actor, invited_as=email, user=user, role_list=role_list)
+    return InvitationResult(invitation=invitation, user=user, new_user=new_user)
+
+
+def _pending_invitation(user: User, invitation_id: Any) -> Invitation:
+    try:
+        pk = int(invitation_id)
+    except (TypeError, ValueError) as exc:
+        raise NotFound("Invitation not found.") from exc
+    invitation = (
+        Invitation.objects.select_for_update()
+        .select_related("project")
+        .filter(pk=pk, user=user, accepted_at__isnull=True, declined_at__isnull=True)
+        .first()
     )
+    if invitation is None or not user.is_active:
+        raise NotFound("Invitation not found.")
+    return invitation
+
+
+@transaction.atomic
+def invitation_accept(*, user: User, invitation_id: Any, ip: str | None = None) -> Membership:
+    """The invited user joins with the invitation's roles (checked when it was made)."""
+    invitation = _pending_invitation(user, invitation_id)
+    actor = Principal(project=invitation.project, permissions=frozenset(), user=user, ip=ip)
+    membership = _member_add(actor=actor, user=user, role_list=list(invitation.roles.all()))
+    invitation.accepted_at = timezone.now()
+    invitation.save(update_fields=["accepted_at"])
     audit_record(
-        actor=actor,
-        action="user.create",
-        target_type="user",
-        target_id=user.pk,
-        details={"username": user.get_username()},
+        actor=actor, action="invitation.accept", target_type="invitation", target_id=invitation.pk
     )
-    membership = member_add(actor=actor, user=user, roles=role_list)
-    return membership, password
+    return membership
+
+
+@transaction.atomic
+def invitation_decline(*, user: User, invitation_id: Any, ip: str | None = None) -> None:
+    invitation = _pending_invitation(user, invitation_id)
+    invitation.declined_at = timezone.now()
+    invitation.save(update_fields=["declined_at"])
+    actor = Principal(project=invitation.project, permissions=frozenset(), user=user, ip=ip)
+    audit_record(
+        actor=actor, action="invitation.decline", target_type="invitation", target_id=invitation.pk
+    )
 
 
 @transaction.atomic

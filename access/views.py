@@ -10,7 +10,7 @@ from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.views.generic import TemplateView
 
-from .selectors import projects_for_user
+from .selectors import pending_invitations_for_user, projects_for_user
 from .views_base import ProjectViewMixin
 
 
@@ -18,10 +18,14 @@ from .views_base import ProjectViewMixin
 def home(request: HttpRequest) -> HttpResponse:
     """Send the user to their only project, or let them pick one."""
     projects = list(projects_for_user(request.user)[:2])
-    if len(projects) == 1:
+    invitations = pending_invitations_for_user(request.user)  # type: ignore[arg-type]
+    has_invitations = invitations.exists()
+    if len(projects) == 1 and not has_invitations:
         return redirect("access:project", token=projects[0].token)
     return render(
-        request, "access/project_list.html", {"projects": projects_for_user(request.user)}
+        request,
+        "access/project_list.html",
+        {"projects": projects_for_user(request.user), "invitations": has_invitations},
     )
 
 

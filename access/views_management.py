@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from typing import Any, ClassVar
 
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
@@ -33,6 +32,7 @@ from .forms import (
     MemberRolesForm,
     RoleForm,
 )
+from .invitation_mail import send_invitation_mail
 from .permissions import PROJECT_PERMISSIONS, Perm
 from .views_base import ProjectViewMixin
 
@@ -92,11 +92,16 @@ class TeamView(AccessPage):
             "add_form": MemberAddForm(project=self.project),
             "create_form": MemberCreateForm(project=self.project),
             "admin_count": len(services.project_admin_ids(self.project)),
+            "invitations": selectors.pending_invitations_for_project(self.principal),
         }
 
 
 class MemberAddView(TeamView):
-    """POST: add an existing user (by username) with roles."""
+    """POST: invite an existing user by username; they join when they accept.
+
+    The answer is the same whether or not anyone has that username, in this installation
+    or elsewhere (only a member of *this* project answers 409, as the team table shows).
+    """
 
     http_method_names = ["post"]
 
@@ -104,23 +109,25 @@ class MemberAddView(TeamView):
         form = MemberAddForm(request.POST, project=self.project)
         if not form.is_valid():
             return self.page(request, status=400, add_form=form, open_panel="add")
-        user = get_user_model().objects.filter(username=form.cleaned_data["username"]).first()
-        if user is None:
-            form.add_error("username", "No user with this username. Create them by e-mail.")
-            return self.page(request, status=400, add_form=form, open_panel="add")
-        if user.memberships.filter(project=self.project).exists():
-            form.add_error("username", "Already a member: edit their roles in the table.")
-            return self.page(request, status=409, add_form=form, open_panel="add")
         try:
-            services.member_add(actor=self.principal, user=user, roles=form.cleaned_data["roles"])
+            result = services.member_invite_by_username(
+                actor=self.principal,
+                username=form.cleaned_data["username"],
+                roles=form.cleaned_data["roles"],
+            )
         except DomainError as exc:
             return self.failed(request, exc, add_form=form, open_panel="add")
-        messages.success(request, f"{user.get_username()} was added to the project.")
+        send_invitation_mail(request, result)
+        messages.success(
+            request,
+            f"An invitation for '{result.invitation.invited_as}' was made. If such a user "
+            "exists, they join when they accept it after signing in.",
+        )
         return redirect("access:team", token=self.project.token)
 
 
 class MemberCreateView(TeamView):
-    """POST: create a user by e-mail; their one-time password is shown once, on this response."""
+    """POST: invite by e-mail (an existing account or a new one); the same answer either way."""
 
     http_method_names = ["post"]
 
@@ -129,15 +136,20 @@ class MemberCreateView(TeamView):
         if not form.is_valid():
             return self.page(request, status=400, create_form=form, open_panel="create")
         try:
-            membership, password = services.member_create_by_email(
+            result = services.member_invite_by_email(
                 actor=self.principal,
                 email=form.cleaned_data["email"],
                 roles=form.cleaned_data["roles"],
             )
         except DomainError as exc:
             return self.failed(request, exc, create_form=form, open_panel="create")
-        # Rendered, not redirected: the password must not sit in a session or a URL.
-        return self.page(request, new_user=membership.user, new_password=password)
+        send_invitation_mail(request, result)
+        messages.success(
+            request,
+            f"An invitation was sent to {result.invitation.invited_as}; they join when they "
+            "accept it.",
+        )
+        return redirect("access:team", token=self.project.token)
 
 
 class MemberRolesView(TeamView):

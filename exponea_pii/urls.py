@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from access import views as access_views
 from access import views_account as access_views_account
+from access import views_invitations as access_views_invitations
 
 project_pages = [
     path("", include("access.urls")),
@@ -40,6 +41,17 @@ urlpatterns = [
         name="password_change",
     ),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("invitations/", access_views_invitations.InvitationsView.as_view(), name="invitations"),
+    path(
+        "invitations/<int:invitation_id>/accept/",
+        access_views_invitations.InvitationAnswerView.as_view(accept=True),
+        name="invitation_accept",
+    ),
+    path(
+        "invitations/<int:invitation_id>/decline/",
+        access_views_invitations.InvitationAnswerView.as_view(accept=False),
+        name="invitation_decline",
+    ),
     path("admin/", admin.site.urls),
     path("projects/<uuid:token>/", include(project_pages)),
     path("track/v2/projects/<str:token>/", include("customers.api.tracking_urls")),

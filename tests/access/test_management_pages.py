@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.core import mail
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -81,12 +84,23 @@ def test_grant_refuses_permissions_that_are_not_direct_grants(
     assert Perm.MANAGE_ACCESS not in principal_for_user(world.marketer, world.project).permissions
 
 
-def test_add_existing_user_and_edit_roles(world: World, admin_client: Client) -> None:
+def test_invite_existing_user_who_accepts_and_edit_roles(
+    world: World, admin_client: Client
+) -> None:
     viewer = Role.objects.get(project=world.project, name="Viewer")
     marketer = Role.objects.get(project=world.project, name="Marketer")
     response = admin_client.post(
         url("member_add", world), {"username": "olga", "roles": [viewer.pk]}
     )
+    assert response.status_code == 302
+    # Not a member until olga says so.
+    assert not Membership.objects.filter(project=world.project, user=world.outsider).exists()
+    olga = Client()
+    olga.force_login(world.outsider)
+    page = olga.get(reverse("invitations"))
+    assert world.project.name in page.content.decode()
+    invitation = page.context["invitations"][0]
+    response = olga.post(reverse("invitation_accept", kwargs={"invitation_id": invitation.pk}))
     assert response.status_code == 302
     assert principal_for_user(world.outsider, world.project).permissions == {Perm.VIEW_CUSTOMERS}
     response = admin_client.post(
@@ -97,22 +111,38 @@ def test_add_existing_user_and_edit_roles(world: World, admin_client: Client) ->
         Perm.VIEW_CUSTOMERS,
         Perm.EXPORT_CUSTOMERS,
     }
-    response = admin_client.post(url("member_add", world), {"username": "nobody"})
-    assert response.status_code == 400
-    assert "No user with this username" in response.content.decode()
+    response = admin_client.post(url("member_add", world), {"username": "olga"})
+    assert response.status_code == 409
 
 
-def test_create_by_email_shows_the_password_once(world: World, admin_client: Client) -> None:
+def test_invite_by_email_mails_a_link_to_choose_a_password(
+    world: World, admin_client: Client
+) -> None:
     viewer = Role.objects.get(project=world.project, name="Viewer")
     response = admin_client.post(
         url("member_create", world), {"email": "nina@staff.invalid", "roles": [viewer.pk]}
     )
+    assert response.status_code == 302
+    (message,) = mail.outbox
+    assert message.to == ["nina@staff.invalid"]
+    body = str(message.body)
+    link = re.search(r"http://testserver(/accounts/reset/\S+/)", body)
+    assert link is not None
+    username = re.search(r"your username is (\S+)\.", body)
+    assert username is not None
+    nina = Client()
+    response = nina.get(link.group(1), follow=True)
     assert response.status_code == 200
-    password = response.context["new_password"]
-    user = response.context["new_user"]
-    assert password in response.content.decode()
-    assert user.check_password(password)
-    assert password not in admin_client.get(url("team", world)).content.decode()
+    new = "orbit-lantern-gravel-42"
+    response = nina.post(
+        response.redirect_chain[-1][0], {"new_password1": new, "new_password2": new}
+    )
+    assert response.status_code == 302
+    assert nina.post(reverse("login"), {"username": username.group(1), "password": new})
+    invitation = nina.get(reverse("invitations")).context["invitations"][0]
+    nina.post(reverse("invitation_accept", kwargs={"invitation_id": invitation.pk}))
+    user = get_user_model().objects.get(username=username.group(1))
+    assert principal_for_user(user, world.project).permissions == {Perm.VIEW_CUSTOMERS}
     response = admin_client.post(url("member_create", world), {"email": "nina@staff.invalid"})
     assert response.status_code == 409
 

@@ -12,7 +12,8 @@ from access.models import AuditEvent, Membership, Role
 from access.permissions import Perm
 from access.selectors import members_for_project, principal_for_user
 from access.services import (
-    member_create_by_email,
+    invitation_accept,
+    member_invite_by_email,
     member_remove,
     member_roles_set,
     member_set_direct_grant,
@@ -34,34 +35,39 @@ def _role(project: Any, name: str) -> Role:
     return Role.objects.get(project=project, name=name)
 
 
-def test_create_by_email_adds_a_user_who_can_sign_in_and_audits_without_the_email() -> None:
+def test_invite_by_email_makes_an_account_that_joins_on_accept_and_audits_without_the_email() -> (
+    None
+):
     project = factories.make_project()
     admin = factories.make_member(project, "alice", roles=("Admin",))
     actor = _admin_principal(project, admin)
-    membership, password = member_create_by_email(
+    result = member_invite_by_email(
         actor=actor, email="New.Person@Example.com", roles=[_role(project, "Viewer")]
     )
-    user = membership.user
+    user = result.user
+    assert result.new_user and user is not None
     assert user.email == "new.person@example.com"
-    assert user.check_password(password)
-    assert password not in user.password
+    assert not user.has_usable_password()  # they choose one from the invitation mail
+    assert not Membership.objects.filter(project=project, user=user).exists()
+    invitation_accept(user=user, invitation_id=result.invitation.pk)
     assert principal_for_user(user, project).permissions == {Perm.VIEW_CUSTOMERS}
-    events = AuditEvent.objects.filter(project=project, target_type="user", target_id=str(user.pk))
-    assert {e.action for e in events} == {"user.create", "member.add"}
+    events = AuditEvent.objects.filter(project=project)
+    assert {"member.invite", "invitation.accept", "member.add"} <= {e.action for e in events}
     for event in events:
         assert "example.com" not in str(event.details)
-        assert event.ip == "198.51.100.7"
-        assert event.actor_label == "alice"
+    invite = events.get(action="member.invite")
+    assert invite.ip == "198.51.100.7"
+    assert invite.actor_label == "alice"
 
 
-def test_create_by_email_refuses_bad_or_taken_addresses() -> None:
+def test_invite_by_email_refuses_bad_addresses_and_current_members() -> None:
     project = factories.make_project()
     admin = factories.make_member(project, "alice", roles=("Admin",))
     actor = _admin_principal(project, admin)
     with pytest.raises(InvalidInput):
-        member_create_by_email(actor=actor, email="not-an-email")
+        member_invite_by_email(actor=actor, email="not-an-email")
     with pytest.raises(Conflict):
-        member_create_by_email(actor=actor, email="ALICE@staff.invalid")
+        member_invite_by_email(actor=actor, email="ALICE@staff.invalid")
     assert Membership.objects.filter(project=project).count() == 1
 
 
