@@ -82,7 +82,9 @@ def test_history_of_another_projects_customer_is_404(world: World) -> None:
 
 @pytest.fixture
 def log_key(world: World) -> ApiClient:
-    creds = factories.make_key(world.project, "read_customers", "view_access_log", name="Log")
+    creds = factories.make_key(
+        world.project, "read_customers", "view_personal_data", "view_access_log", name="Log"
+    )
     return ApiClient(str(world.project.token), creds)
 
 
@@ -116,6 +118,7 @@ def test_api_history_by_query_and_by_body(world: World, log_key: ApiClient) -> N
     by_exponea_ids = log_key.post(
         "customers/access-history", {"customer_ids": {"registered": "canary.x91@leak.test"}}
     )
+    assert by_exponea_ids.status_code == 200, by_exponea_ids.content
     assert by_exponea_ids.json()["entries"] == entries
 
 
