@@ -177,6 +177,43 @@ def server_cpu(master: int, database: str) -> dict[str, dict[int, float]]:
     }
 
 
+def _rss_mib(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def server_sample(master: int, database: str) -> tuple[float, float, int]:
+    """(largest gunicorn worker RSS MiB, all gunicorn RSS MiB, database connections) now."""
+    pids = list(server_cpu(master, database)["gunicorn"])
+    rss = [_rss_mib(pid) for pid in pids if pid != master]
+    with psycopg.connect(f"{PG}/postgres") as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", [database]
+        ).fetchone()
+    return (max(rss, default=0.0), sum(rss) + _rss_mib(master), int(row[0]) if row else 0)
+
+
+async def sample_server(
+    args: argparse.Namespace,
+    clock: dict[str, float],
+    samples: list[tuple[float, float, float, int]],
+) -> None:
+    """Every --sample-every seconds of the run: worker memory and database connections, so a
+    long run shows whether they stay flat (a leak grows, a connection leak climbs)."""
+    start = time.monotonic()
+    while True:
+        sample = await asyncio.to_thread(server_sample, args.server_pid, args.database)
+        samples.append((time.monotonic() - start, *sample))
+        if time.monotonic() >= clock["deadline"]:
+            return
+        await asyncio.sleep(min(args.sample_every, max(0.0, clock["deadline"] - time.monotonic())))
+
+
 def cpu_used(
     before: dict[str, dict[int, float]], after: dict[str, dict[int, float]]
 ) -> dict[str, float]:
@@ -413,6 +450,16 @@ def report(stats: Stats, duration: float, args: argparse.Namespace) -> str:
             f"{percentile(lat, 95) * 1000:.0f} | {percentile(lat, 99) * 1000:.0f} | "
             f"{(max(lat) if lat else 0) * 1000:.0f} | {errs} |"
         )
+    samples = getattr(args, "samples", [])
+    if samples:
+        out += [
+            "",
+            "| at s | largest worker RSS MiB | all gunicorn RSS MiB | database connections |",
+            "|---:|---:|---:|---:|",
+        ]
+        out += [
+            f"| {t:.0f} | {big:.0f} | {total:.0f} | {conns} |" for t, big, total, conns in samples
+        ]
     if stats.errors:
         sample = [e for errs in stats.errors.values() for e in errs][:10]
         out += ["", "first errors: " + "; ".join(sample)]
@@ -460,8 +507,10 @@ async def run_load(
     cpu_before = server_cpu(args.server_pid, args.database)
     start = time.monotonic()
     clock = {"deadline": start + args.duration}
+    args.samples = []
     await asyncio.gather(
-        *(user(n, port, seeded, sessions[n], clock, stats) for n in range(args.users))
+        sample_server(args, clock, args.samples),
+        *(user(n, port, seeded, sessions[n], clock, stats) for n in range(args.users)),
     )
     elapsed = time.monotonic() - start
     args.cpu = cpu_used(cpu_before, server_cpu(args.server_pid, args.database))
@@ -477,6 +526,9 @@ def main() -> None:
     parser.add_argument("--redis-db", type=int, default=12)
     parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
+    parser.add_argument(
+        "--sample-every", type=float, default=10.0, help="seconds between RSS/connection samples"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument(
         "--reuse", action="store_true", help="reuse an existing database instead of re-seeding"
