@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import shared_task
+from celery.utils.time import get_exponential_backoff_interval
 from django.db import InterfaceError, OperationalError
 
 from .services.anonymization import anonymization_job_run_all, anonymization_job_step
@@ -39,7 +40,15 @@ def anonymization_job_run(self: Any, job_id: int, lease: str = "") -> None:
     held = job_lease_claim(job_id=job_id, lease=lease)
     if held is None:
         return  # another chain runs this job (or it is finished)
-    more = anonymization_job_step(job_id=job_id)
+    try:
+        more = anonymization_job_step(job_id=job_id)
+    except (OperationalError, InterfaceError) as exc:
+        # The retry carries the lease this message now holds: with the original (empty)
+        # argument the retry would find the lease taken and drop the chain.
+        countdown = get_exponential_backoff_interval(
+            factor=1, retries=self.request.retries, maximum=30, full_jitter=True
+        )
+        raise self.retry(args=(job_id, held), exc=exc, countdown=countdown) from exc
     job_heartbeat(job_id=job_id, lease=held)
     if more:
         anonymization_job_run.apply_async((job_id, held))

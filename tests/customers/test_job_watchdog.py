@@ -153,3 +153,38 @@ def test_job_page_shows_a_stalled_job_as_stalled_with_its_last_progress(
     assert data["stalled"] is True and data["status"] == "running"
     assert data["status_label"] == "Stalled"
     assert label in data["heartbeat_at_label"]
+
+
+def test_a_chunk_retried_after_a_database_error_keeps_its_chains_lease(monkeypatch: Any) -> None:
+    """The first message has no lease; its retry must carry the one it took, or the retry
+    would find the lease held and drop the job's only chain."""
+    from django.db import OperationalError
+
+    from customers import tasks
+
+    job = _job(factories.make_project())
+
+    def database_gone(**kwargs: Any) -> bool:
+        raise OperationalError("server closed the connection unexpectedly (simulated)")
+
+    retried: dict[str, Any] = {}
+
+    class Retried(Exception):
+        pass
+
+    def retry(**kwargs: Any) -> Exception:
+        retried.update(kwargs)
+        return Retried()
+
+    monkeypatch.setattr(tasks, "anonymization_job_step", database_gone)
+    monkeypatch.setattr(tasks.anonymization_job_run, "retry", retry)
+    task: Any = tasks.anonymization_job_run  # celery-types does not know push_request's kwargs
+    task.push_request(is_eager=False, retries=0, args=[job.pk], kwargs={})
+    try:
+        with pytest.raises(Retried):
+            tasks.anonymization_job_run.run(job.pk)
+    finally:
+        tasks.anonymization_job_run.pop_request()
+    job.refresh_from_db()
+    assert job.lease and retried["args"] == (job.pk, job.lease)
+    assert job_lease_claim(job_id=job.pk, lease=retried["args"][1]) == job.lease
