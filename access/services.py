@@ -388,7 +388,7 @@ def _invite(
         Invitation.objects.select_for_update()
         .filter(
             project=project,
-            invited_as__iexact=invited_as,
+            invited_as=invited_as,
             accepted_at__isnull=True,
             declined_at__isnull=True,
         )
@@ -398,6 +398,9 @@ def _invite(
         invitation = Invitation.objects.create(
             project=project, user=user, invited_as=invited_as, invited_by_label=actor.label[:200]
         )
+    elif invitation.user_id != (user.pk if user is not None else None):
+        invitation.user = user  # the name now resolves to someone else (or to someone)
+        invitation.save(update_fields=["user"])
     invitation.roles.set(role_list)
     audit_record(
         actor=actor,

@@ -134,3 +134,13 @@ def test_only_the_invited_user_can_answer_an_invitation(world: World, admin_clie
     assert olga.post(accept).status_code == 404  # declined is final
     with pytest.raises(Exception):  # noqa: B017
         principal_for_user(world.outsider, world.project)
+
+
+def test_inviting_a_name_again_reaches_whoever_has_it_now(
+    world: World, admin_client: Client
+) -> None:
+    admin_client.post(_url("member_add", world), {"username": "late-comer"})
+    late = get_user_model().objects.create_user(username="late-comer")
+    admin_client.post(_url("member_add", world), {"username": "late-comer"})
+    invitation = Invitation.objects.get(project=world.project, invited_as="late-comer")
+    assert invitation.user == late
