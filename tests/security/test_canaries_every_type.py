@@ -351,6 +351,17 @@ def body_of(response: Any) -> str:
 BY_COOKIE = {"customer_ids": {"cookie": COOKIE}}
 
 
+def assert_ids(value: Any, *, masked: bool) -> None:
+    """The soft PII ID: both values, or only masks (one per value today; issue 13 may make
+    it a single mask so the count does not show either)."""
+    if not masked:
+        assert value == DEVICES
+    elif isinstance(value, list):
+        assert value and set(value) == {MASK}, value
+    else:
+        assert value == MASK
+
+
 @pytest.mark.parametrize("masked", [True, False], ids=["masked-key", "full-key"])
 def test_api_export_one(typed: TypedWorld, masked: bool) -> None:
     key = typed.masked_key if masked else typed.full_key
@@ -362,7 +373,7 @@ def test_api_export_one(typed: TypedWorld, masked: bool) -> None:
     check_values(data["properties"], PII_PROPERTIES, masked=masked, where="export-one")
     assert data["properties"]["plan"] == CONTROL
     assert data["ids"]["registered"] == (MASK if masked else REGISTERED)
-    assert data["ids"]["device"] == ([MASK, MASK] if masked else DEVICES)
+    assert_ids(data["ids"]["device"], masked=masked)
     assert data["ids"]["cookie"] == [COOKIE]
     event = next(e for e in data["events"] if e["type"] == EVENT_TYPE)
     check_values(event["properties"], PII_EVENT, masked=masked, where="export-one events")
@@ -390,7 +401,7 @@ def test_api_attributes(typed: TypedWorld, masked: bool) -> None:
     check_values(got, PII_PROPERTIES, masked=masked, where="attributes")
     assert got["plan"] == CONTROL and got["cookie"] == [COOKIE]
     assert got["registered"] == (MASK if masked else REGISTERED)
-    assert got["device"] == ([MASK, MASK] if masked else DEVICES)
+    assert_ids(got["device"], masked=masked)
 
 
 @pytest.mark.parametrize("masked", [True, False], ids=["masked-key", "full-key"])
@@ -431,7 +442,7 @@ def test_api_export_json(typed: TypedWorld, masked: bool) -> None:
     check_values(row, PII_PROPERTIES, masked=masked, where="export (JSON)")
     assert row["plan"] == CONTROL
     assert row["registered"] == (MASK if masked else REGISTERED)
-    assert row["device"] == ([MASK, MASK] if masked else DEVICES)
+    assert_ids(row["device"], masked=masked)
 
 
 @pytest.mark.parametrize("masked", [True, False], ids=["masked-key", "full-key"])
@@ -451,7 +462,7 @@ def test_api_export_csv(typed: TypedWorld, masked: bool) -> None:
     check_values(row, expected, masked=masked, where="export (CSV)")
     assert row["plan"] == CONTROL
     assert row["registered"] == (MASK if masked else REGISTERED)
-    assert json.loads(row["device"]) == ([MASK, MASK] if masked else DEVICES)
+    assert_ids(json.loads(row["device"]), masked=masked)
 
 
 @pytest.mark.parametrize("masked", [True, False], ids=["masked-key", "full-key"])
