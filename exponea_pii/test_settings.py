@@ -19,9 +19,9 @@ AXES_ENABLED = os.environ.get("AXES_ENABLED", "1") == "1"
 # The live test server speaks plain HTTP; production keeps these on (see settings.py).
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
-# Each test run (and each worker a test starts) appends anonymizations to a ledger of its own.
-ERASURE_LEDGER_DIR = os.environ.get("ERASURE_LEDGER_DIR") or tempfile.mkdtemp(
-    prefix="erasure-ledger-"
+# Each test process appends anonymizations to a ledger of its own (created on first write).
+ERASURE_LEDGER_DIR = os.environ.get("ERASURE_LEDGER_DIR") or os.path.join(
+    tempfile.gettempdir(), f"exponea-pii-erasure-ledger-{os.getpid()}"
 )
 # Background jobs run in-process in tests unless a test starts a real worker itself.
 CELERY_TASK_ALWAYS_EAGER = os.environ.get("CELERY_TASK_ALWAYS_EAGER", "1") == "1"
