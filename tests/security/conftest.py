@@ -101,10 +101,25 @@ def leak_world(world: World) -> LeakWorld:
         "export_customers",
         "anonymize_customers",
         "manage_data",
+        "view_access_log",
         name="Everything but PII",
     )
     _maybe_seed_job(world)
+    _fill_access_log(world)
     return LeakWorld(world=world, power_user=power_user, power_key=power_key)
+
+
+def _fill_access_log(world: World) -> None:
+    """The admin views the canary customer and exports: the access log and the customer's
+    access history have entries when the crawls and the API hunt reach them."""
+    from django.test import Client
+    from django.urls import reverse
+
+    client = Client()
+    client.force_login(world.admin)
+    token = world.project.token
+    client.get(reverse("customers:detail", kwargs={"token": token, "pk": world.customer.pk}))
+    b"".join(client.get(reverse("customers:export_csv", kwargs={"token": token})))
 
 
 def _maybe_seed_job(world: World) -> None:

@@ -128,6 +128,10 @@ def test_crawl_without_personal_data_finds_no_canary(
     )
     if who == "power_user":  # holds every permission but Personal data: sees every page
         assert _unreached_pages(crawler, leak_world.token) == []
+        # Including the access log and a customer's access history, with entries in them.
+        history = [f for f in crawler.fetched if "/access-log/customers/" in f.url]
+        assert [f.status for f in history][:1] == [200]
+        assert any("customers.export_csv" in f.body for f in history), [f.url for f in history]
 
 
 def test_crawl_as_admin_finds_every_canary(leak_world: LeakWorld) -> None:
