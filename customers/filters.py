@@ -77,6 +77,7 @@ from datamanager.models import AttributeKind, AttributeType, CustomerAttribute, 
 
 from .models import Customer, CustomerId, Event
 from .selectors import customers_for
+from .validation import storable_text
 
 MAX_CONDITIONS = 50
 MAX_VALUE_LENGTH = 1000
@@ -196,6 +197,9 @@ def _clean_name(raw: Any, *, where: str, what: str = "attribute") -> str:
     name = raw.strip()
     if len(name) > MAX_NAME_LENGTH:
         raise InvalidInput(f"{where}: the {what} name is longer than {MAX_NAME_LENGTH}.")
+    if not storable_text(name):
+        # PostgreSQL cannot compare a NUL or a lone surrogate (a DataError, a 500).
+        raise InvalidInput(f"{where}: the {what} name contains a NUL character or invalid Unicode.")
     return name
 
 
@@ -344,6 +348,10 @@ def _text(raw: Any, *, where: str, name: str) -> str:
         raise InvalidInput(f"{where}: the value for '{name}' must be a string, number or boolean.")
     if len(raw) > MAX_VALUE_LENGTH:
         raise InvalidInput(f"{where}: the value for '{name}' is longer than {MAX_VALUE_LENGTH}.")
+    if not storable_text(raw):
+        raise InvalidInput(
+            f"{where}: the value for '{name}' contains a NUL character or invalid Unicode."
+        )
     return raw.strip()
 
 

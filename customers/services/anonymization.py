@@ -127,6 +127,17 @@ def sqlite_path_matches(key: str) -> bool:
     return key.isascii() and key.isprintable() and '"' not in key and "\\" not in key
 
 
+def sqlite_path_matches(key: str) -> bool:
+    """True if SQLite's ``$."key"`` path finds ``key`` as Django's JSONField stores it.
+
+    Django writes JSON with ``ensure_ascii``: a key is stored verbatim only when it is
+    printable ASCII without ``"`` and ``\\`` (anything else becomes an escape sequence the
+    path would have to spell byte for byte). Inside a quoted label ``.``, ``$``, ``[`` and
+    spaces are plain characters.
+    """
+    return key.isascii() and key.isprintable() and '"' not in key and "\\" not in key
+
+
 def _events_with_any_key(names: Sequence[str]) -> Q:
     """Only rewrite events that hold a PII key (PostgreSQL ``?|``, served by the row itself).
 
