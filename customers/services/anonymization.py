@@ -127,17 +127,6 @@ def sqlite_path_matches(key: str) -> bool:
     return key.isascii() and key.isprintable() and '"' not in key and "\\" not in key
 
 
-def sqlite_path_matches(key: str) -> bool:
-    """True if SQLite's ``$."key"`` path finds ``key`` as Django's JSONField stores it.
-
-    Django writes JSON with ``ensure_ascii``: a key is stored verbatim only when it is
-    printable ASCII without ``"`` and ``\\`` (anything else becomes an escape sequence the
-    path would have to spell byte for byte). Inside a quoted label ``.``, ``$``, ``[`` and
-    spaces are plain characters.
-    """
-    return key.isascii() and key.isprintable() and '"' not in key and "\\" not in key
-
-
 def _events_with_any_key(names: Sequence[str]) -> Q:
     """Only rewrite events that hold a PII key (PostgreSQL ``?|``, served by the row itself).
 
@@ -743,20 +732,19 @@ def _job_create(
     if isinstance(customers, QuerySet):
         _insert_items(job, customers)
     else:
-        # A customer merged away since the request was resolved is followed to the
-        # customer it was merged into; one that is gone entirely is simply not an item.
+        # A customer merged away since the request was resolved (before or while the
+        # items go in) is followed to the customer it was merged into; one that is gone
+        # entirely is simply not an item.
         wanted = list(dict.fromkeys(int(pk) for pk in customers))
-        owned = set(
-            Customer.objects.filter(project=actor.project, pk__in=wanted).values_list(
-                "pk", flat=True
+        for _ in range(5):
+            _insert_items(job, wanted)
+            have = set(
+                AnonymizationJobItem.objects.filter(job=job).values_list("customer_id", flat=True)
             )
-        )
-        followed = [
-            survivor
-            for pk in wanted
-            if pk not in owned and (survivor := _survivor_of(actor.project, pk)) is not None
-        ]
-        _insert_items(job, [pk for pk in wanted if pk in owned] + followed)
+            survivors = {_survivor_of(actor.project, pk) for pk in wanted if pk not in have}
+            wanted = [pk for pk in survivors if pk is not None and pk not in have]
+            if not wanted:
+                break
     job.total = AnonymizationJobItem.objects.filter(job=job).count()
     job.save(update_fields=["total"])
     audit_record(
@@ -987,6 +975,7 @@ def anonymization_job_step(*, job_id: int, size: int | None = None) -> bool:
                     source=job.source,
                     job=job,
                 )
+            if items:
                 # The chunk is every pending item up to the last one read (we hold the job's
                 # lock, so nobody else marks items): no id list to send back.
                 AnonymizationJobItem.objects.filter(
