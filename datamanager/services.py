@@ -9,7 +9,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from access.errors import InvalidInput, NotFound
+from access.errors import Forbidden, InvalidInput, NotFound
 from access.models import Project
 from access.principal import Principal
 from access.services import audit_record
@@ -217,6 +217,24 @@ class CatalogChangeResult:
     changes: list[AppliedChange]
 
 
+class UnflagForbidden(Forbidden):
+    """Unflagging shows hidden values: only a principal who may see them may do it.
+
+    Otherwise ``manage_data`` without Personal data could unflag an attribute, read its
+    values and flag it again. Flagging (hiding more) stays open to ``manage_data``.
+    """
+
+    code = "unflag_forbidden"
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+        listed = ", ".join(f"'{n}'" for n in names)
+        super().__init__(
+            f"Unflagging {listed} would show personal data: you need the Personal data "
+            "permission to unflag an attribute."
+        )
+
+
 class UnflagNotConfirmed(InvalidInput):
     """Unflagging makes values visible to everyone; the caller must confirm it explicitly."""
 
@@ -401,6 +419,8 @@ def catalog_changes_apply(
         for c in changes
         if c.field == "pii" and c.new is False
     ]
+    if unflagged and not actor.can_see_personal_data:
+        raise UnflagForbidden(unflagged)
     if unflagged and not confirm_unflag:
         raise UnflagNotConfirmed(unflagged)
 

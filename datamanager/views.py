@@ -33,7 +33,7 @@ from .selectors import (
     suggestions_for,
     tracked_values,
 )
-from .services import UnflagNotConfirmed, catalog_changes_apply
+from .services import UnflagForbidden, UnflagNotConfirmed, catalog_changes_apply
 
 TABS = ("customers", "events")
 PII_FILTERS = {"": "All attributes", "only": "PII only", "not": "Not PII"}
@@ -149,6 +149,8 @@ class CatalogView(ProjectViewMixin, View):
                 event_types=et,
                 confirm_unflag=action == "save_confirmed",
             )
+        except UnflagForbidden as exc:
+            return self._render(request, staged=staged, errors=exc.errors, status=403)
         except UnflagNotConfirmed as exc:
             return self._render(request, staged=staged, confirm_unflag=exc.names)
         except NotFound as exc:

@@ -2,6 +2,7 @@
 
 from csp.decorators import csp_update
 from django.contrib import admin
+from django.contrib.auth import urls as auth_urls
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
@@ -30,6 +31,16 @@ swagger_page = csp_update({"style-src": [SWAGGER_STYLE_HASH]})(
     SpectacularSwaggerSplitView.as_view(url_name="api-schema")
 )
 
+# Django's account pages without the anonymous "e-mail me a reset link" form: the site
+# sends no such mail (a reset is an admin's job), and the form was an unauthenticated
+# surface that tried to. The reset-confirm pages stay: they need a signed token.
+ANONYMOUS_RESET_PAGES = {"password_reset", "password_reset_done"}
+account_pages = [
+    page
+    for page in auth_urls.urlpatterns
+    if getattr(page, "name", None) not in ANONYMOUS_RESET_PAGES
+]
+
 # API tokens are matched as plain strings so a malformed token gets the API's JSON 404
 # (ProjectAPIView resolves it) instead of Django's HTML page.
 urlpatterns = [
@@ -40,7 +51,7 @@ urlpatterns = [
         access_views_account.ThrottledPasswordChangeView.as_view(),
         name="password_change",
     ),
-    path("accounts/", include("django.contrib.auth.urls")),
+    path("accounts/", include(account_pages)),
     path("invitations/", access_views_invitations.InvitationsView.as_view(), name="invitations"),
     path(
         "invitations/<int:invitation_id>/accept/",
@@ -63,4 +74,5 @@ urlpatterns = [
 ]
 
 handler404 = "access.api.exceptions.api_aware_page_not_found"
+handler500 = "access.api.exceptions.api_aware_server_error"
 handler500 = "access.api.exceptions.api_aware_server_error"

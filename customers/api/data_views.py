@@ -136,7 +136,9 @@ def _default_fields(project_id: int) -> list[Field]:
     return [("id", name) for _, name in ids] + [("property", name) for name in props]
 
 
-def _clean_fields(raw: Any, hard: dict[str, bool]) -> list[Field] | None:
+def _clean_fields(raw: Any, hard: dict[str, bool], project_id: int) -> list[Field] | None:
+    """The requested columns; an ID or property the catalog does not know is refused
+    before anything is read or audited (the audit holds catalog names only)."""
     if raw is None:
         return None
     if isinstance(raw, dict) and raw.get("type") == "list":
@@ -157,6 +159,16 @@ def _clean_fields(raw: Any, hard: dict[str, bool]) -> list[Field] | None:
         else:
             raise InvalidInput(f"attributes[{position}]: type must be 'id' or 'property'.")
         fields.append((kind, name))
+    wanted = {name for kind, name in fields if kind == "property"}
+    known = set(
+        CustomerAttribute.objects.filter(project_id=project_id, name__in=wanted)
+        .exclude(kind=AttributeKind.ID)
+        .values_list("name", flat=True)
+    )
+    for position, (kind, name) in enumerate(fields, start=1):
+        if kind == "property" and name not in known:
+            # Not echoed: a probe's "column name" may be a value (an e-mail address).
+            raise InvalidInput(f"attributes[{position}]: unknown property.")
     return fields
 
 
@@ -245,9 +257,9 @@ class ExportView(ProjectAPIView):
             raise InvalidInput("format must be 'native_json' or 'csv'.")
         principal = self.principal
         hard = id_names(principal.project)
-        fields = _clean_fields(body.get("attributes"), hard) or _default_fields(
-            principal.project.pk
-        )
+        fields = _clean_fields(
+            body.get("attributes"), hard, principal.project.pk
+        ) or _default_fields(principal.project.pk)
         raw_filter = body.get("filter")
         if not storable(raw_filter):
             raise InvalidInput("filter contains a NUL character or invalid Unicode.")

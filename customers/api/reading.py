@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from access.errors import InvalidInput, NotFound
+from access.errors import InvalidInput, NotFound, PiiFieldRefused
 from access.principal import Principal
 from datamanager.masking import Masker
 
@@ -25,13 +25,19 @@ MAX_EVENT_TYPES = 1000
 def customer_find(principal: Principal, raw_ids: Any) -> Customer:
     """The customer the request's ``customer_ids`` name, within the principal's customers.
 
-    Identifying a customer by an exact ID value the caller already holds is not a search:
-    it is how Exponea's API addresses customers, and what comes back is masked. If the IDs
-    name different customers the first hard match wins, as tracking would merge them.
+    A lookup by an ID value is a filter by that ID: a principal without Personal data may
+    look a customer up by non-PII IDs only (what comes back is masked). An ID name that is
+    PII is refused with the same 403 whatever the value, before any customer is read, so
+    a known e-mail address neither confirms a customer nor opens their history. If the
+    IDs name different customers the first hard match wins, as tracking would merge them.
     """
     customers = customers_for(principal)
     hard = id_names(principal.project)
     ids = clean_ids(raw_ids, known=hard)
+    masker = Masker.for_principal(principal)
+    for name in sorted(ids):
+        if masker.hides_customer_attribute(name):
+            raise PiiFieldRefused(name, usage="look a customer up by")
     matches = customer_ids_matching(principal.project, ids)
     if not matches:
         raise NotFound("Customer not found.")

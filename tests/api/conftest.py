@@ -53,6 +53,26 @@ def body_text(response: Any) -> str:
     return response.content.decode()
 
 
+# A non-PII soft ID of the canary customer: a key without Personal data may look a
+# customer up only by an ID that is not personal data (issue 12, item 4).
+CRM_ID = {"crm_id": "crm-canary-1"}
+
+
+@pytest.fixture
+def crm_id(world: World) -> dict[str, str]:
+    """Declare ``crm_id`` (an ID, not PII) and give it to the canary customer."""
+    from customers.services import customer_update
+    from datamanager.models import AttributeKind
+    from datamanager.services import attribute_declare
+    from tests import factories
+    from tests.conftest import CANARY_EMAIL
+
+    actor = factories.system(world.project)
+    attribute_declare(actor=actor, name="crm_id", kind=AttributeKind.ID)
+    customer_update(actor=actor, ids={"registered": CANARY_EMAIL, **CRM_ID}, properties={})
+    return CRM_ID
+
+
 @pytest.fixture
 def full(world: World) -> ApiClient:
     return ApiClient(str(world.project.token), world.full_key)

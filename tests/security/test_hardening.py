@@ -271,3 +271,202 @@ def test_a_django_level_500_under_the_api_paths_is_json() -> None:
         }
     page = api_aware_server_error(RequestFactory().get("/projects/"))
     assert page.status_code == 500 and b"success" not in page.content
+
+
+# 3. Unflagging needs Personal data ------------------------------------------------------------
+
+
+def test_manage_data_without_personal_data_cannot_unflag_but_can_flag(world: World) -> None:
+    """Before: unflag, read the values, flag again — a back door to personal data."""
+    from datamanager.models import CustomerAttribute
+    from tests import factories
+    from tests.datamanager import test_api as dm_api
+    from tests.datamanager import test_page as dm_page
+
+    key = factories.make_key(world.project, "read_customers", "manage_data", name="DM")
+    unflag = {"customer_attributes": [{"name": "email", "pii": False}], "confirm_unflag": True}
+    response = dm_api._patch(world, unflag, key.basic)
+    assert response.status_code == 403
+    assert "Personal data permission to unflag" in response.json()["errors"][0]
+    assert CustomerAttribute.objects.get(project=world.project, name="email").pii is True
+
+    steward = factories.make_member(world.project, "dora", roles=("Data manager",))
+    client = dm_page._client(steward)
+    data = dm_page._form(client.get(dm_page._url(world)).content.decode())
+    email = dm_page._ca(world, "email")
+    del data[f"ca-{email.pk}-pii"]
+    data["action"] = "save_confirmed"
+    response = client.post(dm_page._url(world), data)
+    assert response.status_code == 403
+    assert dm_page._ca(world, "email").pii is True
+
+    flag = {"customer_attributes": [{"name": "city", "pii": True}]}
+    assert dm_api._patch(world, flag, key.basic).status_code == 200
+    assert CustomerAttribute.objects.get(project=world.project, name="city").pii is True
+    # The full key (Personal data) still unflags.
+    assert dm_api._patch(world, unflag, world.full_key.basic).status_code == 200
+
+
+# 4. A lookup by a PII ID value is a filter by PII ---------------------------------------------
+
+
+READ_BY_ID = [
+    ("customers/export-one", {}),
+    ("customers/attributes", {"attributes": [{"type": "property", "property": "plan"}]}),
+    ("customers/events", {"event_types": ["purchase"]}),
+]
+
+
+@pytest.mark.parametrize(("path", "extra"), READ_BY_ID)
+def test_reads_by_a_pii_id_are_refused_alike_for_a_masked_key(
+    world: World, path: str, extra: dict[str, Any]
+) -> None:
+    """Before: a known e-mail opened the person's events, non-PII values and ID count."""
+    answers = []
+    for value in (CANARY_EMAIL, "nobody@example.invalid"):
+        response = api_post(
+            world, world.masked_key, path, {"customer_ids": {"registered": value}, **extra}
+        )
+        answers.append((response.status_code, response.content))
+    assert answers[0] == answers[1]  # the same 403 whether the customer exists or not
+    assert answers[0][0] == 403
+    assert b"personal data" in answers[0][1]
+    assert b"Bratislava" not in answers[0][1] and b"purchase" not in answers[0][1]
+    full = api_post(
+        world, world.full_key, path, {"customer_ids": {"registered": CANARY_EMAIL}, **extra}
+    )
+    assert full.status_code == 200
+
+
+def test_a_masked_key_may_look_up_by_a_non_pii_id_and_gets_masked_values(world: World) -> None:
+    from customers.services import customer_update
+    from datamanager.models import AttributeKind
+    from datamanager.services import attribute_declare
+    from tests import factories
+
+    actor = factories.system(world.project)
+    attribute_declare(actor=actor, name="crm_id", kind=AttributeKind.ID)
+    customer_update(actor=actor, ids={"registered": CANARY_EMAIL, "crm_id": "c-1"}, properties={})
+    body = {"customer_ids": {"crm_id": "c-1"}}
+    response = api_post(world, world.masked_key, "customers/export-one", body)
+    assert response.status_code == 200
+    assert response.json()["properties"]["city"] == "Bratislava"
+    assert_no_canary(response.content.decode())
+    # Anonymization by a PII ID stays open to the key (it reveals no value).
+    body = {"customer_ids": {"registered": CANARY_EMAIL}}
+    response = api_post(world, world.masked_key, "customers/anonymize", body)
+    assert response.status_code == 200, response.content
+
+
+# 5. Unknown filter keys and values are refused, never ignored ---------------------------------
+
+
+WIDENED_API_CONDITIONS = [
+    {"conditions": [{"attribute": "plan", "operator": "equals", "value": "x", "not": True}]},
+    {"events": [{"event_type": "page_visit", "attribute": "ip", "operator": "equals"}]},
+    {"events": [{"event_type": "page_visit", "done": "maybe"}]},
+    {"conditions": [{"attribute": "plan", "operator": "exists", "value": "premium"}]},
+    {"conditions": [{"attribute": "plan", "operator": "equals", "value": "a", "value2": "b"}]},
+    {"conditions": [{"attribute": "plan", "operator": "equals", "value": "a", "type": 5}]},
+]
+
+
+@pytest.mark.parametrize("raw", WIDENED_API_CONDITIONS)
+def test_the_api_export_refuses_a_filter_with_keys_or_values_it_does_not_understand(
+    world: World, raw: dict[str, Any]
+) -> None:
+    """Before: unknown keys were dropped, so the filter matched every page_visit customer."""
+    response = api_post(world, world.full_key, "customers/export", {"filter": raw})
+    assert response.status_code == 400
+    assert response.json()["success"] is False
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"c0.attribute": "plan", "c0.operator": "equals", "c0.value": "x", "c0.not": "1"},
+        {"e0.event_type": "page_visit", "e0.attribute": "ip"},
+        {"e0.event_type": "page_visit", "e0.done": "perhaps"},
+        {"c0000.attribute": "plan", "c0000.operator": "equals", "c0000.value": "x"},
+        {"c": "plan:exists:premium"},
+    ],
+)
+def test_the_list_csv_and_bulk_form_refuse_unknown_filter_parameters(
+    world: World, query: dict[str, str]
+) -> None:
+    from urllib.parse import urlencode
+
+    client = logged_in(world.admin)
+    assert client.get(pages(world), query).status_code == 400
+    assert client.get(f"{pages(world)}export.csv", query).status_code == 400
+    response = client.post(
+        f"{pages(world)}anonymize/",
+        {"filter": urlencode(query), "all_matching": "1", "confirm": "1"},
+    )
+    assert response.status_code == 400
+    assert Customer.objects.filter(anonymized_at__isnull=False).count() == 0
+
+
+def test_the_cli_filter_refuses_parameters_that_are_not_a_filter() -> None:
+    from access.errors import InvalidInput
+    from customers.filters import CustomerFilter
+
+    assert CustomerFilter.from_string("c=plan:equals:x&e=purchase:30").conditions
+    for text in ("c=plan:equals:x&not=1", "c=plan:equals:x&sort=email", "c0.not=1"):
+        with pytest.raises(InvalidInput):
+            CustomerFilter.from_string(text)
+
+
+# 6. Audit details hold catalog names only ------------------------------------------------------
+
+
+def test_the_api_export_refuses_unknown_columns_before_anything_is_written(world: World) -> None:
+    """Before: the requested column name (a probe's e-mail address) went into the audit."""
+    from access.models import AuditEvent
+
+    before = AuditEvent.objects.count()
+    body = {"attributes": [{"type": "property", "property": CANARY_EMAIL}]}
+    response = api_post(world, world.full_key, "customers/export", body)
+    assert response.status_code == 400
+    assert CANARY_EMAIL not in response.content.decode()
+    assert AuditEvent.objects.count() == before
+    condition = {"attribute": CANARY_EMAIL, "operator": "exists"}
+    response = api_post(
+        world, world.full_key, "customers/export", {"filter": {"conditions": [condition]}}
+    )
+    assert response.status_code == 400
+    assert AuditEvent.objects.count() == before
+    assert CANARY_EMAIL not in repr(list(AuditEvent.objects.values("details")))
+    ok = {"attributes": [{"type": "property", "property": "plan"}]}
+    assert api_post(world, world.full_key, "customers/export", ok).status_code == 200
+    assert AuditEvent.objects.count() == before + 1
+
+
+def test_the_audit_writer_refuses_names_the_catalog_does_not_know(world: World) -> None:
+    from access.errors import InvalidInput
+    from access.models import AuditEvent
+    from access.services import audit_record
+    from tests import factories
+
+    actor = factories.system(world.project)
+    for key in ("columns", "filter_attributes", "filter_event_types"):
+        with pytest.raises(InvalidInput):
+            audit_record(actor=actor, action="customers.export", details={key: [CANARY_EMAIL]})
+    assert not AuditEvent.objects.filter(details__icontains="canary").exists()
+    audit_record(
+        actor=actor,
+        action="customers.export",
+        details={"columns": ["plan"], "filter_event_types": ["purchase"]},
+    )
+
+
+# 8. No anonymous password-reset form -----------------------------------------------------------
+
+
+def test_the_password_reset_form_is_gone() -> None:
+    """Before: an anonymous page that tried to send mail the site has not configured."""
+    assert Client().get("/accounts/password_reset/").status_code == 404
+    assert Client().post("/accounts/password_reset/", {"email": "a@b.c"}).status_code == 404
+    assert Client().get("/accounts/password_reset/done/").status_code == 404
+    assert len(mail.outbox) == 0
+    assert Client().get("/accounts/login/").status_code == 200
