@@ -126,35 +126,6 @@ def _require_catalog_names(project: Project, details: dict[str, Any]) -> None:
             )
 
 
-# Audit details keys that hold caller-supplied names: each must be a catalog name.
-_CUSTOMER_ATTRIBUTE_NAME_KEYS = ("columns", "filter_attributes")
-_EVENT_TYPE_NAME_KEYS = ("filter_event_types",)
-
-
-def _require_catalog_names(project: Project, details: dict[str, Any]) -> None:
-    from datamanager.models import CustomerAttribute, EventType  # datamanager imports access
-
-    checks: list[tuple[str, Any]] = [
-        (key, CustomerAttribute) for key in _CUSTOMER_ATTRIBUTE_NAME_KEYS
-    ]
-    checks += [(key, EventType) for key in _EVENT_TYPE_NAME_KEYS]
-    for key, model in checks:
-        names = details.get(key)
-        if not names:
-            continue
-        if not isinstance(names, list | tuple) or not all(isinstance(n, str) for n in names):
-            raise InvalidInput(f"Audit detail '{key}' must be a list of names.")
-        known = set(
-            model.objects.filter(project=project, name__in=names).values_list("name", flat=True)
-        )
-        unknown = [name for name in names if name not in known]
-        if unknown:
-            # The names are not repeated: they are what the caller sent, maybe a value.
-            raise InvalidInput(
-                f"{len(unknown)} name(s) in '{key}' are not in the Data manager's catalog."
-            )
-
-
 def _role_group_name(project: Project, name: str) -> str:
     return f"project-{project.pk}:{name}"[:150]
 

@@ -75,4 +75,3 @@ urlpatterns = [
 
 handler404 = "access.api.exceptions.api_aware_page_not_found"
 handler500 = "access.api.exceptions.api_aware_server_error"
-handler500 = "access.api.exceptions.api_aware_server_error"
