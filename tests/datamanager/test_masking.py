@@ -340,3 +340,24 @@ def test_catalog_for_project_uses_and_refreshes_a_shared_cache(world: World, set
         "first_name",
         "city",
     }
+
+
+@pytest.mark.parametrize(
+    "backend",
+    [
+        "django.core.cache.backends.locmem.LocMemCache",
+        "django.core.cache.backends.dummy.DummyCache",
+    ],
+)
+def test_catalog_for_project_reads_the_database_each_time_with_a_per_process_cache(
+    world: World, settings: Any, backend: str
+) -> None:
+    """Another process could not see this process's invalidation: no caching at all."""
+    settings.CACHES = {"default": {"BACKEND": backend, "LOCATION": f"masking-{uuid.uuid4().hex}"}}
+    catalog_for_project(world.project.pk)
+    with CaptureQueriesContext(connection) as queries:
+        assert catalog_for_project(world.project.pk) == catalog_load(world.project.pk)
+        reads = len(queries.captured_queries)
+    with CaptureQueriesContext(connection) as loads:
+        catalog_load(world.project.pk)
+    assert reads == 2 * len(loads.captured_queries) > 0
