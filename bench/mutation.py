@@ -141,6 +141,14 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [
         "cache.add(uuid.uuid4().hex, None)",
         "cache.add(key, None)",
     )
+] + [
+    (
+        "datamanager.catalog",
+        "x__current_version",
+        "cache.add(key, uuid.uuid4().hex, )",
+        "a version that expires (the cache's default timeout) instead of never only makes "
+        "the next read miss and load the catalog from the database again",
+    )
 ]
 
 STATUS_BY_EXIT_CODE = {
