@@ -2,11 +2,12 @@
 
 - :mod:`.tracking`: identification and merge, property updates, events (the tracking API)
 - :mod:`.anonymization`: the anonymization service and bulk jobs
-- :mod:`.export`: audited exports of customer data
+- :mod:`.export_engine`: every audited export of customer data (:mod:`.export`: the page's)
 """
 
 from .anonymization import anonymization_job_create, customer_anonymize
-from .export import CustomerCsvExport, customers_export_csv
+from .export import customers_export_csv
+from .export_engine import CustomerExport, customers_export
 from .list_preferences import customer_list_columns_set
 from .tracking import (
     TrackedCustomer,
@@ -17,13 +18,14 @@ from .tracking import (
 )
 
 __all__ = [
-    "CustomerCsvExport",
+    "CustomerExport",
     "TrackedCustomer",
     "anonymization_job_create",
     "customer_anonymize",
     "customer_identify",
     "customer_list_columns_set",
     "customer_update",
+    "customers_export",
     "customers_export_csv",
     "event_track",
     "events_track_many",

@@ -54,7 +54,18 @@ def test_list_reads_customers_inside_replica_reads(demo: Demo) -> None:
     assert db_router._replica_wanted.get() is False
 
 
-def test_export_streams_rows_inside_replica_reads_only_while_producing(demo: Demo) -> None:
+def test_export_streams_rows_inside_replica_reads_only_while_producing(
+    demo: Demo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from customers.services import export_engine
+
+    asked: list[bool] = []  # PostgreSQL: the COPY's connection, chosen while opted in?
+
+    def recording_read_alias() -> str:
+        asked.append(db_router._replica_wanted.get())
+        return db_router.read_alias()
+
+    monkeypatch.setattr(export_engine, "read_alias", recording_read_alias)
     client = Client()
     client.force_login(demo.admin)
     recorder = Recorder()
@@ -68,5 +79,9 @@ def test_export_streams_rows_inside_replica_reads_only_while_producing(demo: Dem
         blocks = list(response.streaming_content)
     streamed = recorder.customer_reads[decided:]
     assert len(b"".join(blocks).decode().strip().splitlines()) == 6  # header + 5 customers
-    assert streamed and all(streamed)  # the rows and their IDs
+    assert asked == [True]
+    if connection.vendor == "postgresql":
+        assert streamed == []  # one COPY on that connection, not a Django query
+    else:
+        assert streamed and all(streamed)  # the rows and their IDs, chunk by chunk
     assert db_router._replica_wanted.get() is False
