@@ -2,7 +2,10 @@
 
 Every page needs ``manage_access``. Views parse a form, call one service and render; a
 service's domain error re-renders the page with the message and the error's 4xx status,
-so nothing is half-written and the admin sees why.
+so nothing is half-written and the admin sees why. The mapping is ProjectViewMixin's
+(``NotFound`` is a 404 there, whatever the page); :meth:`AccessPage.domain_error_response`
+only says how a Settings page shows the rest, and the views that re-show a form catch the
+error themselves to keep what was typed.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Any, ClassVar
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views import View
@@ -37,11 +40,6 @@ from .permissions import PROJECT_PERMISSIONS, Perm
 from .views_base import ProjectViewMixin
 
 AUDIT_PAGE_SIZE = 50
-
-
-def _not_found(exc: NotFound) -> HttpResponse:
-    """Another project's member, role or key answers exactly as a missing one."""
-    raise Http404(exc.message)
 
 
 class AccessPage(ProjectViewMixin, View):
@@ -67,9 +65,14 @@ class AccessPage(ProjectViewMixin, View):
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         return self.page(request)
 
+    def domain_error_response(self, request: HttpRequest, exc: DomainError) -> HttpResponse:
+        """The page itself with the message above it, at the error's status."""
+        return self.failed(request, exc)
+
     def failed(self, request: HttpRequest, exc: DomainError, **extra: Any) -> HttpResponse:
+        """The page with the message and ``extra`` (the form as typed, its panel open)."""
         if isinstance(exc, NotFound):
-            return _not_found(exc)
+            raise exc  # never shown inline: ProjectViewMixin answers 404
         return self.page(request, status=exc.status_code, error=exc.message, **extra)
 
 
@@ -158,19 +161,11 @@ class MemberRolesView(TeamView):
     http_method_names = ["post"]
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        try:
-            user = selectors.member_user(self.principal, kwargs["user_id"])
-        except NotFound as exc:
-            return _not_found(exc)
+        user = selectors.member_user(self.principal, kwargs["user_id"])
         form = MemberRolesForm(request.POST, project=self.project)
         if not form.is_valid():
             return self.page(request, status=400, error="Choose roles of this project.")
-        try:
-            services.member_roles_set(
-                actor=self.principal, user=user, roles=form.cleaned_data["roles"]
-            )
-        except DomainError as exc:
-            return self.failed(request, exc)
+        services.member_roles_set(actor=self.principal, user=user, roles=form.cleaned_data["roles"])
         messages.success(request, f"Roles of {user.get_username()} were saved.")
         return redirect("access:team", token=self.project.token)
 
@@ -181,21 +176,15 @@ class MemberGrantView(TeamView):
     http_method_names = ["post"]
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        try:
-            user = selectors.member_user(self.principal, kwargs["user_id"])
-        except NotFound as exc:
-            return _not_found(exc)
+        user = selectors.member_user(self.principal, kwargs["user_id"])
         form = DirectGrantForm(request.POST)
         if not form.is_valid():
             return self.page(request, status=400, error="Unknown permission.")
         perm = Perm(form.cleaned_data["perm"])
         granted: bool = form.cleaned_data["granted"]
-        try:
-            services.member_set_direct_grant(
-                actor=self.principal, user=user, perm=perm, granted=granted
-            )
-        except DomainError as exc:
-            return self.failed(request, exc)
+        services.member_set_direct_grant(
+            actor=self.principal, user=user, perm=perm, granted=granted
+        )
         label = dict(PROJECT_PERMISSIONS)[perm]
         state = "on" if granted else "off"
         messages.success(request, f"{label} is now {state} for {user.get_username()}.")
@@ -208,14 +197,8 @@ class MemberRemoveView(TeamView):
     http_method_names = ["post"]
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        try:
-            user = selectors.member_user(self.principal, kwargs["user_id"])
-        except NotFound as exc:
-            return _not_found(exc)
-        try:
-            services.member_remove(actor=self.principal, user=user)
-        except DomainError as exc:
-            return self.failed(request, exc)
+        user = selectors.member_user(self.principal, kwargs["user_id"])
+        services.member_remove(actor=self.principal, user=user)
         messages.success(request, f"{user.get_username()} was removed from the project.")
         return redirect("access:team", token=self.project.token)
 
@@ -290,17 +273,11 @@ class RoleEditView(AccessPage):
         }
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        try:
-            role = selectors.role_in_project(self.principal, kwargs["role_id"])
-        except NotFound as exc:
-            return _not_found(exc)
+        role = selectors.role_in_project(self.principal, kwargs["role_id"])
         return self.page(request, **self._role_context(role))
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        try:
-            role = selectors.role_in_project(self.principal, kwargs["role_id"])
-        except NotFound as exc:
-            return _not_found(exc)
+        role = selectors.role_in_project(self.principal, kwargs["role_id"])
         form = RoleForm(request.POST)
         if not form.is_valid():
             return self.page(request, status=400, **self._role_context(role, form))
@@ -322,15 +299,9 @@ class RoleDeleteView(RolesView):
     http_method_names = ["post"]
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        try:
-            role = selectors.role_in_project(self.principal, kwargs["role_id"])
-        except NotFound as exc:
-            return _not_found(exc)
+        role = selectors.role_in_project(self.principal, kwargs["role_id"])
         name = role.name
-        try:
-            services.role_delete(actor=self.principal, role=role)
-        except DomainError as exc:
-            return self.failed(request, exc)
+        services.role_delete(actor=self.principal, role=role)
         messages.success(request, f"Role '{name}' was deleted.")
         return redirect("access:roles", token=self.project.token)
 
@@ -385,14 +356,8 @@ class ApiKeyRevokeView(ApiKeysView):
     http_method_names = ["post"]
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        try:
-            key = selectors.api_key_in_project(self.principal, kwargs["api_key_id"])
-        except NotFound as exc:
-            return _not_found(exc)
-        try:
-            services.api_key_revoke(actor=self.principal, api_key=key)
-        except DomainError as exc:
-            return self.failed(request, exc)
+        key = selectors.api_key_in_project(self.principal, kwargs["api_key_id"])
+        services.api_key_revoke(actor=self.principal, api_key=key)
         messages.success(request, f"API key '{key.name}' was revoked.")
         return redirect("access:api_keys", token=self.project.token)
 

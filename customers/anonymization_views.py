@@ -19,11 +19,10 @@ from django.utils.formats import date_format
 from django.utils.timezone import localtime
 from django.views.generic import TemplateView
 
-from access.errors import DomainError, PiiFieldRefused
 from access.permissions import Perm
 from access.views_base import ProjectViewMixin
 
-from .models import AnonymizationJob, Customer
+from .models import AnonymizationJob
 from .selectors import customer_get, customers_for
 from .services.anonymization import (
     anonymization_job_create,
@@ -34,23 +33,20 @@ from .services.anonymization import (
 from .services.job_lease import job_is_stalled
 
 JOBS_PER_PAGE = 50
-MAX_SELECTED = 10_000
 # Above this many customers, the bulk confirmation asks to type the count (checked here).
 TYPED_COUNT_ABOVE = 100
+MAX_SELECTED = 10_000
 JOB_TIME_FORMAT = "j M Y, H:i:s"
 
 
 class AnonymizationViewMixin(ProjectViewMixin):
-    permission_required = Perm.ANONYMIZE_CUSTOMERS
+    """A refused anonymization is the project's error page (ProjectViewMixin), 4xx."""
 
-    def error(self, request: HttpRequest, exc: DomainError) -> HttpResponse:
-        context = {
-            "project": self.project,
-            "principal": self.principal,
-            "error": exc,
-            "refused_attribute": exc.attribute if isinstance(exc, PiiFieldRefused) else None,
-        }
-        return render(request, "customers/anonymize_error.html", context, status=exc.status_code)
+    permission_required = Perm.ANONYMIZE_CUSTOMERS
+    error_title = "Nothing was anonymized"
+    error_outcome = "Nothing was anonymized."
+    error_back_url_name = "customers:list"
+    error_back_label = "Back to customers"
 
     def list_url(self, querystring: str = "") -> str:
         url = reverse("customers:list", kwargs={"token": self.project.token})
@@ -62,14 +58,8 @@ class CustomerAnonymizeView(AnonymizationViewMixin, TemplateView):
 
     template_name = "customers/anonymize_confirm.html"
 
-    def _customer(self, pk: int) -> Customer:
-        try:
-            return customer_get(self.principal, pk)
-        except DomainError as exc:
-            raise Http404("Customer not found.") from exc
-
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        customer = self._customer(kwargs["pk"])
+        customer = customer_get(self.principal, kwargs["pk"])
         preview = anonymization_preview(actor=self.principal, customer=customer)
         context = self.get_context_data(
             customer=customer,
@@ -83,13 +73,10 @@ class CustomerAnonymizeView(AnonymizationViewMixin, TemplateView):
         return self.render_to_response(context)
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        customer = self._customer(kwargs["pk"])
-        try:
-            outcome = customer_anonymize_one(
-                actor=self.principal, customer_pk=customer.pk, source="app"
-            )
-        except DomainError as exc:
-            return self.error(request, exc)
+        customer = customer_get(self.principal, kwargs["pk"])
+        outcome = customer_anonymize_one(
+            actor=self.principal, customer_pk=customer.pk, source="app"
+        )
         if outcome.merged_from is not None:
             messages.success(
                 request,
@@ -125,59 +112,56 @@ class BulkAnonymizeView(AnonymizationViewMixin, TemplateView):
         querystring = request.POST.get("filter", "").lstrip("?")
         all_matching = request.POST.get("all_matching") == "1"
         selected = _selected_ids(request.POST.getlist("customer"))
-        try:
-            customer_filter = CustomerFilter.from_string(querystring)
-            if all_matching:
-                customers = customers_matching(self.principal, customer_filter)
-            else:
-                customers = customers_for(self.principal).filter(pk__in=selected)
-            pending = customers.filter(anonymized_at__isnull=True)
-            count = pending.count()
-            if not count:
-                messages.warning(
-                    request,
-                    "Nothing to anonymize: select customers, or tick “all customers matching "
-                    "this filter”. Anonymized customers are skipped.",
+        customer_filter = CustomerFilter.from_string(querystring)
+        if all_matching:
+            customers = customers_matching(self.principal, customer_filter)
+        else:
+            customers = customers_for(self.principal).filter(pk__in=selected)
+        pending = customers.filter(anonymized_at__isnull=True)
+        count = pending.count()
+        if not count:
+            messages.warning(
+                request,
+                "Nothing to anonymize: select customers, or tick “all customers matching "
+                "this filter”. Anonymized customers are skipped.",
+            )
+            return redirect(self.list_url(querystring))
+        confirmed = request.POST.get("confirm") == "1"
+        typed_error = ""
+        if confirmed and count > TYPED_COUNT_ABOVE:
+            typed = request.POST.get("typed_count", "").strip().replace(",", "")
+            if typed != str(count):
+                typed_error = (
+                    f"Type the number of customers, {count}, to confirm."
+                    if not typed
+                    else f"You typed {typed[:20]}, but {count} customers will be anonymized."
+                    " Type that number to confirm."
                 )
-                return redirect(self.list_url(querystring))
-            confirmed = request.POST.get("confirm") == "1"
-            typed_error = ""
-            if confirmed and count > TYPED_COUNT_ABOVE:
-                typed = request.POST.get("typed_count", "").strip().replace(",", "")
-                if typed != str(count):
-                    typed_error = (
-                        f"Type the number of customers, {count}, to confirm."
-                        if not typed
-                        else f"You typed {typed[:20]}, but {count} customers will be anonymized."
-                        " Type that number to confirm."
-                    )
-            if not confirmed or typed_error:
-                return self.render_to_response(
-                    self.get_context_data(
-                        count=count,
-                        skipped=customers.count() - count,
-                        all_matching=all_matching,
-                        selected=selected,
-                        querystring=querystring,
-                        conditions=customer_filter.describe(with_values=True),
-                        list_url=self.list_url(querystring),
-                        type_count=count > TYPED_COUNT_ABOVE,
-                        typed_error=typed_error,
-                    ),
-                    status=400 if typed_error else 200,
-                )
-            job = anonymization_job_create(
+        if not confirmed or typed_error:
+            return self.render_to_response(
+                self.get_context_data(
+                    count=count,
+                    skipped=customers.count() - count,
+                    all_matching=all_matching,
+                    selected=selected,
+                    querystring=querystring,
+                    conditions=customer_filter.describe(with_values=True),
+                    list_url=self.list_url(querystring),
+                    type_count=count > TYPED_COUNT_ABOVE,
+                    typed_error=typed_error,
+                ),
+                status=400 if typed_error else 200,
+            )
+        job = anonymization_job_create(
+            actor=self.principal,
+            source=AnonymizationJob.Source.APP,
+            customers=pending,
+            request_key=anonymization_request_key(
                 actor=self.principal,
                 source=AnonymizationJob.Source.APP,
-                customers=pending,
-                request_key=anonymization_request_key(
-                    actor=self.principal,
-                    source=AnonymizationJob.Source.APP,
-                    request=[querystring, all_matching, sorted(selected)],
-                ),
-            )
-        except DomainError as exc:
-            return self.error(request, exc)
+                request=[querystring, all_matching, sorted(selected)],
+            ),
+        )
         if getattr(job, "reused", False):
             messages.info(request, "This anonymization was already started: here it is.")
         else:

@@ -2,8 +2,9 @@
 
 Views stay thin: parse the request, call the filter / selectors / export service, and
 hand templates masked structures built by :mod:`customers.presenters`. A filter or sort
-on a PII attribute by a principal without Personal data is answered with an error page
-(403) naming the attribute, before anything is evaluated.
+on a PII attribute by a principal without Personal data is refused (403, the error page
+of :class:`access.views_base.ProjectViewMixin`) naming the attribute, before anything is
+evaluated.
 """
 
 from __future__ import annotations
@@ -16,19 +17,17 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.http import (
-    Http404,
     HttpRequest,
     HttpResponse,
     HttpResponseBase,
     HttpResponseRedirect,
     StreamingHttpResponse,
 )
-from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.utils.decorators import method_decorator
 from django.views.generic import TemplateView
 
-from access.errors import DomainError, InvalidInput, NotFound, PiiFieldRefused
+from access.errors import InvalidInput
 from access.json_input import loads_bounded
 from access.permissions import Perm
 from access.views_base import ProjectViewMixin
@@ -67,17 +66,13 @@ DEFAULT_COLUMN_COUNT = 6
 EVENTS_PER_PAGE = 20
 
 
-def error_page(request: HttpRequest, view: ProjectViewMixin, exc: DomainError) -> HttpResponse:
-    """The same error page for every customer page; the message names attributes only."""
-    refused = isinstance(exc, PiiFieldRefused)
-    context = {
-        "project": view.project,
-        "principal": view.principal,
-        "error": exc,
-        "refused_attribute": exc.attribute if isinstance(exc, PiiFieldRefused) else None,
-        "title": "Personal data" if refused else "This filter cannot be used",
-    }
-    return render(request, "customers/error.html", context, status=exc.status_code)
+class CustomerPageMixin(ProjectViewMixin):
+    """A customer page: a refused filter, sort or page link leads back to the list."""
+
+    error_title = "This filter cannot be used"
+    error_outcome = "Nothing was searched."
+    error_back_url_name = "customers:list"
+    error_back_label = "Back to all customers"
 
 
 def chosen_columns(
@@ -111,17 +106,14 @@ def _page_size(raw: str | None) -> int:
 # The list's customer reads (page, IDs, count) may go to a read replica when one is set
 # (docs/scaling.md); catalog, permissions and sessions stay on the primary (the router).
 @method_decorator(replica_reads(), name="get")
-class CustomerListView(ProjectViewMixin, TemplateView):
+class CustomerListView(CustomerPageMixin, TemplateView):
     """The customer filter: filter builder, chosen columns, sort, cursor pages, export."""
 
     template_name = "customers/list.html"
     masker: Masker  # set by build(); what it let through goes to the access log
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        try:
-            context = self.build(request)
-        except DomainError as exc:
-            return error_page(request, self, exc)
+        context = self.build(request)
         access_record_shown(
             actor=self.principal,
             masker=self.masker,
@@ -220,7 +212,7 @@ class CustomerListView(ProjectViewMixin, TemplateView):
         }
 
 
-class CustomerColumnsView(ProjectViewMixin):
+class CustomerColumnsView(CustomerPageMixin):
     """Save the column picker's choice (POST), then go back to the same filtered list."""
 
     http_method_names = ["post"]
@@ -230,33 +222,25 @@ class CustomerColumnsView(ProjectViewMixin):
         form = ColumnsForm(request.POST, names=[a.name for a in attributes])
         list_url = reverse("customers:list", kwargs={"token": self.project.token})
         if not form.is_valid():
-            return error_page(request, self, InvalidInput("Choose columns from the list."))
-        try:
-            customer_list_columns_set(actor=self.principal, columns=form.cleaned_data["column"])
-        except DomainError as exc:
-            return error_page(request, self, exc)
+            raise InvalidInput("Choose columns from the list.")
+        customer_list_columns_set(actor=self.principal, columns=form.cleaned_data["column"])
         # Only a query string is carried over, so this cannot redirect anywhere else.
         back = form.cleaned_data["next"].replace("\r", "").replace("\n", "").lstrip("?")
         return HttpResponseRedirect(list_url + ("?" + back if back else ""))
 
 
-class CustomerExportCsvView(ProjectViewMixin):
+class CustomerExportCsvView(CustomerPageMixin):
     """The current filter and columns as CSV, streamed, masked like the page, audited."""
 
     permission_required = Perm.EXPORT_CUSTOMERS
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        try:
-            customer_filter = CustomerFilter.from_querydict(request.GET)
-            attributes = customer_attributes(self.project)
-            columns = chosen_columns(
-                self.principal, attributes, customer_list_columns(self.principal)
-            )
-            export = customers_export_csv(
-                actor=self.principal, customer_filter=customer_filter, columns=columns
-            )
-        except DomainError as exc:
-            return error_page(request, self, exc)
+        customer_filter = CustomerFilter.from_querydict(request.GET)
+        attributes = customer_attributes(self.project)
+        columns = chosen_columns(self.principal, attributes, customer_list_columns(self.principal))
+        export = customers_export_csv(
+            actor=self.principal, customer_filter=customer_filter, columns=columns
+        )
         # The rows are read while streaming, after this view returned, by the export engine
         # (from a read replica if one is set; the count, audit and masking decision were
         # made on the primary, in the service's transaction).
@@ -283,21 +267,15 @@ def _decode_event_cursor(raw: str) -> tuple[dt.datetime, int]:
     return timestamp, pk
 
 
-class CustomerDetailView(ProjectViewMixin, TemplateView):
+class CustomerDetailView(CustomerPageMixin, TemplateView):
     """The customer profile: IDs, attributes, dates, state, and the event timeline."""
 
     template_name = "customers/detail.html"
     masker: Masker  # set by build(); what it let through goes to the access log
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        try:
-            customer = customer_get(self.principal, kwargs["pk"])
-        except NotFound as exc:
-            raise Http404("Customer not found.") from exc
-        try:
-            context = self.build(request, customer)
-        except DomainError as exc:
-            return error_page(request, self, exc)
+        customer = customer_get(self.principal, kwargs["pk"])
+        context = self.build(request, customer)
         access_record_shown(
             actor=self.principal,
             masker=self.masker,

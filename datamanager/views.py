@@ -14,12 +14,12 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.generic import View
 
-from access.errors import InvalidInput, NotFound
+from access.errors import InvalidInput
 from access.permissions import Perm
 from access.views_base import ProjectViewMixin
 
@@ -127,15 +127,12 @@ class CatalogView(ProjectViewMixin, View):
         by_pk_ca = {a.pk: a for a in attributes}
         by_pk_ea = {a.pk: a for t in types for a in t.attributes.all()}
         by_pk_et = {t.pk: t for t in types}
-        try:
-            staged = staged_form_parse(
-                request.POST,
-                customer_attributes=by_pk_ca,
-                event_attributes=by_pk_ea,
-                event_types=by_pk_et,
-            )
-        except NotFound as exc:
-            raise Http404(exc.message) from exc
+        staged = staged_form_parse(
+            request.POST,
+            customer_attributes=by_pk_ca,
+            event_attributes=by_pk_ea,
+            event_types=by_pk_et,
+        )
         if action == "flag_suggested":
             return self._render(request, staged=staged, flag_suggested=True)
         if action not in ("save", "save_confirmed"):
@@ -153,8 +150,6 @@ class CatalogView(ProjectViewMixin, View):
             return self._render(request, staged=staged, errors=exc.errors, status=403)
         except UnflagNotConfirmed as exc:
             return self._render(request, staged=staged, confirm_unflag=exc.names)
-        except NotFound as exc:
-            raise Http404(exc.message) from exc
         except InvalidInput as exc:
             return self._render(request, staged=staged, errors=exc.errors, status=400)
         count = len(result.changes)
