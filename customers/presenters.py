@@ -16,17 +16,14 @@ from typing import Any
 
 from django.utils.text import Truncator
 
-from datamanager.masking import MASK, Masker
+from datamanager.masking import MASK, Masker, is_masked
 
 from .models import Customer, Event
 from .selectors import AttributeInfo
 
 # Spreadsheet programs run cells starting with these as formulas (CSV injection).
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-# A signed number or phone number is left alone. One pattern for Python (``fullmatch``) and
-# PostgreSQL (``!~``, where ``$`` is the end of the text), so both guards agree.
-PLAIN_NUMBER_PATTERN = r"^[+-]?[0-9][0-9 ().-]*$"
-_PLAIN_NUMBER = re.compile(PLAIN_NUMBER_PATTERN)
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"^[+-]?[0-9][0-9 ().-]*$")
 
 
 @dataclass(frozen=True)
@@ -116,7 +113,7 @@ def _json_text(value: Any, depth: int) -> str:
 def _cell(masked_value: Any) -> Cell:
     if masked_value is None:
         return MISSING
-    if masked_value == MASK:
+    if is_masked(masked_value):
         return Cell(text=MASK, masked=True)
     numeric = isinstance(masked_value, int | float) and not isinstance(masked_value, bool)
     return Cell(text=display_text(masked_value), numeric=numeric)
@@ -129,10 +126,10 @@ def customer_cell(masker: Masker, name: str, value: Any) -> Cell:
 def id_cell(masker: Masker, name: str, values: Sequence[str] | None) -> Cell:
     if not values:
         return MISSING
-    if masker.hides_customer_attribute(name):
-        return Cell(text=MASK, masked=True)  # one mask: not even the number of values shows
-    shown = masker.customer_ids({name: list(values)})[name]
-    return Cell(text=str(shown[0]), more=len(shown) - 1)
+    # A hidden name's values are one marker (the Masker's ID rule): no "+N more" either.
+    shown = masker.id_values(name, list(values))
+    first = _cell(shown[0])
+    return Cell(text=first.text, masked=first.masked, more=len(shown) - 1)
 
 
 @dataclass(frozen=True)
@@ -203,7 +200,7 @@ def profile_ids(
     out = []
     for name in sorted(ids):
         info = catalog.get(name)
-        for value in masker.customer_ids({name: ids[name]})[name]:
+        for value in masker.id_values(name, ids[name]):
             out.append(
                 ProfileAttribute(
                     name=name,
@@ -271,6 +268,26 @@ def csv_safe(text: str) -> str:
     Phone numbers and signed numbers ("+421 900 111 222", "-12.5") are left alone: without
     letters or call syntax they cannot run anything, and mangling them would corrupt data.
     """
-    if not text.startswith(FORMULA_PREFIXES) or _PLAIN_NUMBER.fullmatch(text):
+    if not text.startswith(_FORMULA_PREFIXES) or _PLAIN_NUMBER.match(text):
         return text
     return "'" + text
+
+
+def csv_row(
+    masker: Masker,
+    *,
+    customer_pk: int,
+    properties: Mapping[str, Any],
+    ids: Mapping[str, list[str]],
+    id_columns: Sequence[str],
+    property_columns: Sequence[str],
+) -> list[str]:
+    """One CSV line: internal id, IDs (several values joined by ``;``), properties; masked."""
+    out = [str(customer_pk)]
+    for name in id_columns:
+        shown = masker.id_values(name, list(ids.get(name) or []))
+        out.append(csv_safe(";".join(str(v) for v in shown)))
+    for name in property_columns:
+        value = masker.customer_value(name, properties.get(name))
+        out.append("" if value is None else csv_safe(display_text(value)))
+    return out

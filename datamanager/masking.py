@@ -7,14 +7,47 @@ Personal data permission. HTML, JSON, CSV and error messages all go through it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from access.errors import PiiFieldRefused
 from access.principal import Principal
 
 from .catalog import PiiCatalog, catalog_for_project
 
+# The text of a masked value, wherever it is shown (pages, JSON, CSV, the API).
 MASK = "******"
+
+
+class Masked(str):
+    """The masked value: a typed marker, not a text that callers compare.
+
+    There is one instance, :data:`MASKED`. It is a ``str`` whose text is :data:`MASK`, so
+    JSON, CSV and templates render it as ``******`` without a special encoder and the API
+    keeps Exponea's shapes; whether a value *is masked* is ``isinstance(value, Masked)``
+    (:func:`is_masked`), so a stored literal ``"******"`` stays a value.
+    """
+
+    __slots__ = ()
+    _instance: ClassVar[Masked | None] = None
+
+    def __new__(cls) -> Masked:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls, MASK)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "MASKED"
+
+    def __reduce__(self) -> tuple[type[Masked], tuple[()]]:
+        return (Masked, ())  # a pickled (cached) or copied marker is the marker again
+
+
+MASKED = Masked()
+
+
+def is_masked(value: object) -> bool:
+    """True for the masked marker only; a stored ``"******"`` is a value like any other."""
+    return isinstance(value, Masked)
 
 
 class Masker:
@@ -53,22 +86,31 @@ class Masker:
             if self.catalog.is_pii_customer_attribute(name):
                 self.revealed.add(name)
             return value
-        return MASK if self.catalog.is_pii_customer_attribute(name) else value
+        return MASKED if self.catalog.is_pii_customer_attribute(name) else value
 
     def customer_properties(self, properties: Mapping[str, Any]) -> dict[str, Any]:
         return {name: self.customer_value(name, value) for name, value in properties.items()}
 
+    def id_values(self, name: str, value: Any) -> Any:
+        """One ID name's value (a hard ID) or list of values (a soft ID) as shown.
+
+        The ID rule, used by the list, the profile, the CSV export and the API: a hidden
+        name's values become one :data:`MASKED` whatever their number, so a principal
+        without Personal data never learns how many a customer has. The shape is kept (a
+        hard ID's value becomes ``MASKED``, a soft ID's list ``[MASKED]``); ``None`` and an
+        empty list stay as they are (nothing to hide).
+        """
+        if self.hides_customer_attribute(name):
+            if isinstance(value, list):
+                return [MASKED] if value else []
+            return None if value is None else MASKED
+        if value and self.can_see_personal_data:
+            self._note_customer_attribute(name)
+        return value
+
     def customer_ids(self, ids: Mapping[str, Any]) -> dict[str, Any]:
-        """IDs as ``{name: value}`` or ``{name: [values]}``; every value of a PII name masked."""
-        out: dict[str, Any] = {}
-        for name, value in ids.items():
-            if self.hides_customer_attribute(name):
-                out[name] = [MASK for _ in value] if isinstance(value, list) else MASK
-            else:
-                if value and self.can_see_personal_data:
-                    self._note_customer_attribute(name)
-                out[name] = value
-        return out
+        """IDs as ``{name: value}`` or ``{name: [values]}``, each name by :meth:`id_values`."""
+        return {name: self.id_values(name, value) for name, value in ids.items()}
 
     def _note_customer_attribute(self, name: str) -> None:
         if self.catalog.is_pii_customer_attribute(name):
@@ -78,7 +120,7 @@ class Masker:
         if value is None:
             return None
         if self.hides_event_attribute(event_type, name):
-            return MASK
+            return MASKED
         if self.can_see_personal_data and name in self.catalog.event_pii(event_type):
             self.revealed.add(f"{event_type}.{name}")
         return value
@@ -92,7 +134,7 @@ class Masker:
                         self.revealed.add(f"{event_type}.{name}")
             return dict(properties)
         hidden = self.catalog.event_pii(event_type)
-        return {k: (MASK if k in hidden and v is not None else v) for k, v in properties.items()}
+        return {k: (MASKED if k in hidden and v is not None else v) for k, v in properties.items()}
 
     def revealable_customer_attributes(self, names: Iterable[str]) -> list[str]:
         """The PII names among ``names`` this masker would show unmasked (an export's

@@ -7,7 +7,12 @@ the value itself, so a pass-through or an always-mask mutant fails here.
 
 from __future__ import annotations
 
+import copy
+import csv
+import io
+import json
 import os
+import pickle
 import uuid
 from typing import Any
 
@@ -22,7 +27,7 @@ from datamanager.catalog import (
     catalog_invalidate,
     catalog_load,
 )
-from datamanager.masking import MASK, Masker
+from datamanager.masking import MASK, MASKED, Masked, Masker, is_masked
 from datamanager.services import pii_flags_set
 from tests import factories
 from tests.conftest import World
@@ -127,13 +132,75 @@ def test_customer_properties_masks_pii_names_and_keeps_the_rest() -> None:
 def test_customer_ids_masks_every_value_of_a_pii_name() -> None:
     ids = {"registered": "a@b.test", "cookie": ["c1", "c2"]}
     assert restricted().customer_ids(ids) == {"registered": MASK, "cookie": ["c1", "c2"]}
-    assert restricted().customer_ids({"registered": ["x", "y", "z"]}) == {
-        "registered": [MASK, MASK, MASK]
-    }
     assert restricted().customer_ids({"registered": []}) == {"registered": []}
+    assert restricted().customer_ids({"registered": None}) == {"registered": None}
     assert permitted().customer_ids({"registered": ["x", "y"]}) == {"registered": ["x", "y"]}
     assert permitted().customer_ids(ids) == ids
     assert restricted().customer_ids({}) == {}
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 50])
+def test_a_masked_id_list_is_one_marker_whatever_its_count(count: int) -> None:
+    """The ID rule: the number of values a hidden ID name has never shows."""
+    values = [f"r{i}@leak.test" for i in range(count)]
+    for masker in (restricted(), Masker(CATALOG, can_see_personal_data=False)):
+        shown = masker.customer_ids({"registered": values})["registered"]
+        assert shown == [MASKED] and shown[0] is MASKED  # a list stays a list: of one
+        assert masker.id_values("registered", values) == [MASKED]
+        assert masker.id_values("registered", values[0]) is MASKED  # a hard ID's one value
+    assert permitted().id_values("registered", values) == values
+    assert restricted().id_values("cookie", values) == values  # not PII: every value
+
+
+def test_id_values_keeps_nothing_as_nothing_and_notes_what_it_reveals() -> None:
+    assert restricted().id_values("registered", None) is None
+    assert restricted().id_values("registered", []) == []
+    masker = permitted()
+    assert masker.id_values("registered", []) == []
+    assert masker.revealed == set()
+    assert masker.id_values("cookie", ["c1"]) == ["c1"]
+    assert masker.revealed == set()
+    assert masker.id_values("registered", "r1") == "r1"
+    assert masker.revealed == {"registered"}
+
+
+def test_masked_values_are_the_typed_marker_and_render_as_the_mask() -> None:
+    """Every masking method hands back the marker, and the marker renders as ``******`` in
+    JSON, CSV and text, so callers need no encoder and never compare text to decide."""
+    masker = restricted()
+    produced = [
+        masker.customer_value("email", "e@leak.test"),
+        masker.customer_properties({"email": 5})["email"],
+        masker.customer_ids({"registered": "r"})["registered"],
+        masker.id_values("registered", ["r1", "r2"])[0],
+        masker.event_value("purchase", "address", {"street": "x"}),
+        masker.event_properties("visit", {"ip": "1.2.3.4"})["ip"],
+    ]
+    for value in produced:
+        assert value is MASKED and is_masked(value) and isinstance(value, Masked)
+    assert Masked() is MASKED
+    assert str(MASKED) == MASK == "******" and f"{MASKED}" == MASK
+    assert repr(MASKED) == "MASKED"
+    assert (
+        json.dumps({"email": MASKED, "ids": [MASKED]}) == '{"email": "******", "ids": ["******"]}'
+    )
+    out = io.StringIO()
+    csv.writer(out).writerow([MASKED, "plain"])
+    assert out.getvalue() == "******,plain\r\n"
+    assert pickle.loads(pickle.dumps(MASKED)) is MASKED  # noqa: S301 (our own bytes)
+    assert copy.deepcopy([MASKED])[0] is MASKED
+
+
+@pytest.mark.parametrize("stored", [MASK, "******", " ******", "*" * 6])
+def test_a_stored_literal_mask_is_a_value_not_the_marker(stored: str) -> None:
+    """A customer who typed ``******`` as their name has a value, not a masked one."""
+    assert not is_masked(stored)
+    assert not is_masked(permitted().customer_value("city", stored))
+    assert not is_masked(permitted().customer_value("email", stored))
+    assert not is_masked(restricted().customer_value("city", stored))
+    assert not is_masked(permitted().id_values("registered", [stored])[0])
+    assert not is_masked(permitted().event_value("purchase", "address", stored))
+    assert is_masked(restricted().customer_value("email", stored))
 
 
 @pytest.mark.parametrize("value", EVERY_TYPE, ids=repr)
