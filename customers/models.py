@@ -164,6 +164,8 @@ class AnonymizationJobItem(models.Model):
     job = models.ForeignKey(AnonymizationJob, on_delete=models.CASCADE, related_name="items")
     customer = models.ForeignKey(Customer, on_delete=models.SET_NULL, null=True, related_name="+")
     done = models.BooleanField(default=False)
+    # Skipped: the customer was on legal hold when its chunk ran (not anonymized).
+    held = models.BooleanField(default=False)
 
     class Meta:
         constraints = [
@@ -190,3 +192,99 @@ class CustomerListPreference(models.Model):
 
     def __str__(self) -> str:
         return f"Columns of user #{self.user_id} in project #{self.project_id}"
+
+
+class ErasureSettings(models.Model):
+    """Per-project switches of the erasure safeguards; a project without a row has both on."""
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="+")
+    # Replace a removed value found inside a non-PII attribute (a url, a note) with ******.
+    remove_leftovers = models.BooleanField(default=True)
+    # Keep keyed hashes of an anonymized customer's hard IDs and refuse tracking with them.
+    suppress_erased_ids = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Erasure settings of project #{self.project_id}"
+
+
+class LegalHold(models.Model):
+    """A customer that must not be anonymized (or retained away) until the hold is lifted.
+
+    The reason is a member's note about the case (a litigation reference), not customer data.
+    Lifting a hold deletes the row; the audit log keeps both events.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    customer = models.OneToOneField(Customer, on_delete=models.CASCADE, related_name="legal_hold")
+    reason = models.CharField(max_length=500)
+    created_by_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_by_label = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(reason=""), name="legal_hold_reason_not_empty")
+        ]
+
+    def __str__(self) -> str:
+        return f"Legal hold on customer #{self.customer_id}"
+
+
+class ErasureReceipt(models.Model):
+    """What one anonymization of one customer removed: names and counts, never a value.
+
+    ``leftovers`` lists ``{"where": "property"|"event", "event_type": str, "attribute": str,
+    "count": int}``: a removed value was found inside that non-PII attribute (``count``
+    rows), and ``leftovers_cleared`` says whether the matches were replaced by ``******``.
+    """
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="receipts")
+    job = models.ForeignKey(
+        AnonymizationJob, on_delete=models.SET_NULL, null=True, blank=True, related_name="receipts"
+    )
+    source = models.CharField(max_length=10)
+    actor_label = models.CharField(max_length=200)
+    created_at = models.DateTimeField()
+    properties = models.JSONField(default=list, blank=True)  # PII property names removed
+    id_names = models.JSONField(default=list, blank=True)  # ID names removed
+    event_attributes = models.JSONField(default=list, blank=True)  # ["type", "attr"] pairs
+    events_cleared = models.PositiveIntegerField(default=0)
+    leftovers = models.JSONField(default=list, blank=True)
+    leftovers_cleared = models.BooleanField(default=False)
+    ids_suppressed = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["customer", "-created_at"], name="receipt_by_customer")]
+
+    def __str__(self) -> str:
+        return f"Erasure receipt {self.public_id}"
+
+
+class SuppressedIdentity(models.Model):
+    """A keyed hash (HMAC, erasure_ledger.hard_id_hash) of a hard ID value of an anonymized
+    customer: tracking that carries the value is refused instead of re-creating a profile."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    value_hash = models.CharField(max_length=64)
+    id_name = models.CharField(max_length=128)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Tracking calls refused because of this value (the suppression counter).
+    refused = models.PositiveBigIntegerField(default=0)
+    last_refused_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "value_hash"], name="suppressed_identity_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Suppressed {self.id_name} in project #{self.project_id}"
