@@ -22,8 +22,11 @@ from .models import Customer, Event
 from .selectors import AttributeInfo
 
 # Spreadsheet programs run cells starting with these as formulas (CSV injection).
-_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-_PLAIN_NUMBER = re.compile(r"^[+-]?[0-9][0-9 ().-]*$")
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# A signed number or phone number is left alone. One pattern for Python (``fullmatch``) and
+# PostgreSQL (``!~``, where ``$`` is the end of the text), so both guards agree.
+PLAIN_NUMBER_PATTERN = r"^[+-]?[0-9][0-9 ().-]*$"
+_PLAIN_NUMBER = re.compile(PLAIN_NUMBER_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -268,26 +271,6 @@ def csv_safe(text: str) -> str:
     Phone numbers and signed numbers ("+421 900 111 222", "-12.5") are left alone: without
     letters or call syntax they cannot run anything, and mangling them would corrupt data.
     """
-    if not text.startswith(_FORMULA_PREFIXES) or _PLAIN_NUMBER.match(text):
+    if not text.startswith(FORMULA_PREFIXES) or _PLAIN_NUMBER.fullmatch(text):
         return text
     return "'" + text
-
-
-def csv_row(
-    masker: Masker,
-    *,
-    customer_pk: int,
-    properties: Mapping[str, Any],
-    ids: Mapping[str, list[str]],
-    id_columns: Sequence[str],
-    property_columns: Sequence[str],
-) -> list[str]:
-    """One CSV line: internal id, IDs (several values joined by ``;``), properties; masked."""
-    out = [str(customer_pk)]
-    for name in id_columns:
-        shown = masker.id_values(name, list(ids.get(name) or []))
-        out.append(csv_safe(";".join(str(v) for v in shown)))
-    for name in property_columns:
-        value = masker.customer_value(name, properties.get(name))
-        out.append("" if value is None else csv_safe(display_text(value)))
-    return out
