@@ -146,7 +146,7 @@ def catalog_for_project(project_id: int) -> PiiCatalog:
 
 
 def catalog_invalidate(project_id: int) -> None:
-    """Move the project to a new catalog version now and again after commit.
+    """Drop the project's catalog version now and again after commit.
 
     The bump after commit is the one that matters: any catalog loaded before it is cached
     under an older version. (The one now makes this process's later reads in the same
@@ -154,7 +154,11 @@ def catalog_invalidate(project_id: int) -> None:
     """
 
     def bump() -> None:
-        cache.set(_version_key(project_id), uuid.uuid4().hex, None)
+        # A delete, not a set: the next reader adds a fresh version. The resilient Redis
+        # cache skips a failed *set* but raises on a failed *delete*, so a flag change
+        # whose invalidation cannot reach Redis rolls back instead of leaving the old
+        # catalog to come back after the outage.
+        cache.delete(_version_key(project_id))
 
     bump()
     transaction.on_commit(bump)
