@@ -330,16 +330,12 @@ def print_table(results: list[Result], extra: list[tuple[str, str, str]]) -> Non
 # Export in a subprocess ---------------------------------------------------------------
 
 
-def export_worker(db: str, username: str, url: str, *, with_proposals: bool = False) -> None:
+def export_worker(db: str, username: str, url: str) -> None:
     """Stream one export through the test client; print rows, seconds and peak RSS as JSON."""
     _configure(db)
     import django
 
     django.setup()
-    if with_proposals:
-        from bench import proposals
-
-        proposals.apply()
     from django.contrib.auth import get_user_model
 
     client = client_for(get_user_model().objects.get(username=username))
@@ -454,12 +450,10 @@ def copy_export_worker(db: str, username: str) -> None:
     )
 
 
-def run_export(db: str, username: str, url: str, *, with_proposals: bool) -> dict[str, Any]:
+def run_export(db: str, username: str, url: str) -> dict[str, Any]:
     worker = (
         ["--copy-export-worker", username] if url == "COPY" else ["--export-worker", username, url]
     )
-    if with_proposals:
-        worker.append("--with-proposals")
     out = subprocess.run(
         [sys.executable, __file__, "--db", db, *worker],
         capture_output=True,
@@ -622,7 +616,7 @@ def run_all(
         runs += [("CSV via COPY (limit)", who, users[who], "COPY") for who in wanted]
         for label, who, user, target in runs:
             print(f"{label} of every customer as {who} (subprocess)")
-            out = run_export(args.db, user.username, target, with_proposals=args.with_proposals)
+            out = run_export(args.db, user.username, target)
             rate = out["rows"] / out["seconds"] if out["seconds"] else 0.0
             extra.append(
                 (
@@ -656,11 +650,6 @@ def main() -> None:
         "--export-as", default="admin", help="comma list of admin,marketer (default admin)"
     )
     parser.add_argument(
-        "--with-proposals",
-        action="store_true",
-        help="apply bench/proposals.py (proposed changes, as monkeypatches) before timing",
-    )
-    parser.add_argument(
         "--size", type=int, default=25, help="customer filter page size (25, 50, 100)"
     )
     parser.add_argument("--prepare-only", action="store_true", help="load the data and stop")
@@ -674,7 +663,7 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.export_worker:
-        export_worker(args.db, *args.export_worker, with_proposals=args.with_proposals)
+        export_worker(args.db, *args.export_worker)
         return
     if args.copy_export_worker:
         copy_export_worker(args.db, args.copy_export_worker)
@@ -685,11 +674,6 @@ def main() -> None:
     bench = prepare(args.customers, args.events_per_customer)
     if args.prepare_only:
         return
-    if args.with_proposals:
-        from bench import proposals
-
-        for change in proposals.apply():
-            print(f"proposal applied: {change}")
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     results: list[Result] = []
     extra: list[tuple[str, str, str]] = []

@@ -18,10 +18,9 @@ from django.db.models import F, Q, QuerySet
 
 from access.errors import InvalidInput
 from access.json_input import loads_bounded
-from access.principal import Principal
 from datamanager.masking import Masker
 
-from .filters import CustomerFilter, JsonTypedValue, ValueType, customers_matching
+from .filters import JsonTypedValue, ValueType
 from .models import Customer
 from .selectors import AttributeInfo
 
@@ -200,10 +199,3 @@ def customer_page(
         next_cursor=cursor_of(rows[-1]) if rows and has_next else None,
         prev_cursor=cursor_of(rows[0]) if rows and has_prev else None,
     )
-
-
-def matching_for_list(
-    principal: Principal, customer_filter: CustomerFilter, *, masker: Masker
-) -> QuerySet[Customer]:
-    """The list's rows before ordering (the filter's own PII check applies)."""
-    return customers_matching(principal, customer_filter, masker=masker)

@@ -1,1 +1,0 @@
-"""Celery entry points: thin wrappers that call services."""
