@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from access.errors import InvalidInput, NotFound, PiiFieldRefused
+from access.errors import InvalidInput, PiiFieldRefused
+from access.permissions import Perm
 from access.principal import Principal
 from datamanager.masking import Masker
 
 from ..models import Customer, Event
-from ..selectors import customer_ids_matching, customers_for, id_names, ids_of_customers
+from ..selectors import customer_for_ids, id_names, ids_of_customers
 from ..validation import clean_ids, clean_name
 
 MAX_ATTRIBUTES = 1000
@@ -29,24 +30,15 @@ def customer_find(principal: Principal, raw_ids: Any) -> Customer:
     look a customer up by non-PII IDs only (what comes back is masked). An ID name that is
     PII is refused with the same 403 whatever the value, before any customer is read, so
     a known e-mail address neither confirms a customer nor opens their history. If the
-    IDs name different customers the first hard match wins, as tracking would merge them.
+    IDs name different customers, :func:`~customers.selectors.id_owner_pick` decides.
     """
-    customers = customers_for(principal)
-    hard = id_names(principal.project)
-    ids = clean_ids(raw_ids, known=hard)
+    principal.require(Perm.VIEW_CUSTOMERS)  # before anything is read: 403, not 404
+    ids = clean_ids(raw_ids, known=id_names(principal.project))
     masker = Masker.for_principal(principal)
     for name in sorted(ids):
         if masker.hides_customer_attribute(name):
             raise PiiFieldRefused(name, usage="look a customer up by")
-    matches = customer_ids_matching(principal.project, ids)
-    if not matches:
-        raise NotFound("Customer not found.")
-    hard_matches = [cid for (name, _), cid in sorted(matches.items()) if hard.get(name)]
-    pk = hard_matches[0] if hard_matches else min(matches.values())
-    customer = customers.filter(pk=pk).first()
-    if customer is None:
-        raise NotFound("Customer not found.")
-    return customer
+    return customer_for_ids(principal, ids)
 
 
 def ids_shaped(ids: Mapping[str, list[str]], hard: Mapping[str, bool]) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from datamanager.catalog import PiiCatalog, catalog_load, catalog_lock
 from datamanager.services import catalog_register_seen
 
 from ..models import AnonymizationJobItem, Customer, CustomerId, Event
-from ..selectors import customer_ids_matching, id_names
+from ..selectors import id_names, id_owner_pick, id_owners
 from ..validation import clean_ids, clean_name, clean_properties, clean_timestamp, to_datetime
 
 
@@ -159,7 +159,7 @@ def _merge_customers(*, actor: Principal, target: Customer, source: Customer) ->
     source.delete()
 
 
-def _identify(
+def customer_identify_locked(
     *, actor: Principal, ids: dict[str, str], hard: Mapping[str, bool]
 ) -> TrackedCustomer:
     """Resolve ``ids`` to one locked customer, in the caller's transaction.
@@ -171,9 +171,9 @@ def _identify(
     and the rest find or start another profile.
     """
     project = actor.project
-    matches = customer_ids_matching(project, ids)
+    matches = id_owners(actor, ids.items())
     locked = lock_customers(project, matches.values())
-    if set(locked) != set(matches.values()) or customer_ids_matching(project, ids) != matches:
+    if set(locked) != set(matches.values()) or id_owners(actor, ids.items()) != matches:
         raise StaleRead  # merged away, anonymized or an ID moved between the read and the lock
     anonymized = {pk for pk, c in locked.items() if c.anonymized_at is not None}
     if anonymized:
@@ -186,12 +186,13 @@ def _identify(
 
     target: Customer | None = None
     target_hard: dict[str, str] = {}
-    hard_matches = sorted((n, cid) for (n, _), cid in matches.items() if hard.get(n))
-    if hard_matches:
-        target = locked[hard_matches[0][1]]
+    # The customer the IDs name, by the one tie-break that lookups and anonymization use.
+    owner = id_owner_pick(matches, hard)
+    if owner is not None and any(hard.get(n) for n, _ in matches):
+        target = locked[owner]
         target_hard = _hard_values(target.pk, hard)
-    elif matches:
-        candidate = locked[min(matches.values())]
+    elif owner is not None:
+        candidate = locked[owner]
         candidate_hard = _hard_values(candidate.pk, hard)
         if all(candidate_hard.get(n, v) == v for n, v in request_hard.items()):
             target, target_hard = candidate, candidate_hard
@@ -243,7 +244,7 @@ def customer_identify(*, actor: Principal, ids: Any) -> TrackedCustomer:
 
     def work() -> TrackedCustomer:
         catalog_register_seen(project=actor.project, id_names=cleaned)
-        return _identify(actor=actor, ids=cleaned, hard=hard)
+        return customer_identify_locked(actor=actor, ids=cleaned, hard=hard)
 
     return run_retrying(work)
 
@@ -253,7 +254,7 @@ class _HasProperties(Protocol):
     property_timestamps: dict[str, Any]
 
 
-def _apply_properties(
+def customer_properties_apply(
     customer: _HasProperties, properties: Mapping[str, Any], update_timestamp: float | None
 ) -> bool:
     """Merge ``properties`` into the customer; an update older than the stored one is skipped."""
@@ -288,15 +289,15 @@ def customer_update(
 
     def work() -> TrackedCustomer:
         catalog_register_seen(project=actor.project, id_names=cleaned)
-        tracked = _identify(actor=actor, ids=cleaned, hard=hard)
+        tracked = customer_identify_locked(actor=actor, ids=cleaned, hard=hard)
         if not props:
             return tracked
         catalog_register_seen(project=actor.project, customer_properties=props)
-        customer = tracked.customer  # locked by _identify (or created by it)
+        customer = tracked.customer  # locked by customer_identify_locked (or created by it)
         wanted = props
         if customer.anonymized_at is not None:
             wanted = strip_customer_properties(anonymized_catalog(actor.project), props)
-        if _apply_properties(customer, wanted, ts):
+        if customer_properties_apply(customer, wanted, ts):
             customer.save(update_fields=["properties", "property_timestamps", "updated_at"])
         return tracked
 
@@ -326,7 +327,7 @@ def event_track(
 
     def work() -> Event:
         catalog_register_seen(project=actor.project, id_names=cleaned)
-        tracked = _identify(actor=actor, ids=cleaned, hard=hard)
+        tracked = customer_identify_locked(actor=actor, ids=cleaned, hard=hard)
         types = catalog_register_seen(project=actor.project, events={type_name: props})
         stored = props
         if tracked.customer.anonymized_at is not None:

@@ -36,7 +36,7 @@ from datamanager.models import EventType
 from datamanager.services import catalog_register_seen
 
 from ..models import Customer, CustomerId, Event
-from ..selectors import id_names
+from ..selectors import id_names, id_owners
 from ..validation import (
     clean_ids,
     clean_name,
@@ -48,9 +48,9 @@ from ..validation import (
 from . import tracking_pg as _pg
 from .tracking import (
     StaleRead,
-    _apply_properties,
-    _identify,
     anonymized_catalog,
+    customer_identify_locked,
+    customer_properties_apply,
     lock_customers,
     run_retrying,
     strip_customer_properties,
@@ -203,25 +203,12 @@ def clean_batch_commands(commands: Any) -> list[Any]:
 # Writing
 
 
-def _match(project_id: int, keys: Iterable[Key]) -> dict[Key, int]:
-    """Map each existing ``(name, value)`` to its customer id: one query for the whole batch."""
-    keys = list(keys)
+def _match(actor: Principal, keys: Iterable[Key]) -> dict[Key, int]:
+    """Map each existing ``(name, value)`` to its customer id: one query for the whole batch
+    (:func:`~customers.selectors.id_owners`; on PostgreSQL an array-parameter statement)."""
     if connection.vendor == "postgresql":
-        return _pg.match(project_id, keys)
-    by_name: dict[str, list[str]] = {}
-    for name, value in keys:
-        by_name.setdefault(name, []).append(value)
-    if not by_name:
-        return {}
-    from django.db.models import Q
-
-    condition = Q()
-    for name, values in by_name.items():
-        condition |= Q(name=name, value__in=values)
-    rows = CustomerId.objects.filter(condition, project_id=project_id).values_list(
-        "name", "value", "customer_id"
-    )
-    return {(name, value): customer_id for name, value, customer_id in rows}
+        return _pg.match(actor.project.pk, list(keys))
+    return id_owners(actor, keys)
 
 
 @dataclass
@@ -287,7 +274,7 @@ class _Segment:
                 continue
             customer = new_by_ref[ref] if ref < 0 else locked[ref]
             ts = cmd.timestamp if cmd.timestamp is not None else now_ts
-            if _apply_properties(customer, cmd.properties, ts) and ref >= 0:
+            if customer_properties_apply(customer, cmd.properties, ts) and ref >= 0:
                 changed.add(ref)
         if self.new_customers:
             if connection.vendor == "postgresql":
@@ -378,11 +365,11 @@ def _write(actor: Principal, commands: list[_Command], hard: Mapping[str, bool])
     project = actor.project
     types = _register_names(actor=actor, commands=commands)
     all_keys = {key for cmd in commands for key in cmd.ids.items()}
-    owners: dict[Key, int] = _match(project.pk, all_keys)
+    owners: dict[Key, int] = _match(actor, all_keys)
     # Lock every customer the batch names, in ascending id order, then check that the IDs
     # still name them: a merge or an anonymization in between starts the batch over.
     locked = lock_customers(project, owners.values())
-    if owners and (set(locked) != set(owners.values()) or _match(project.pk, all_keys) != owners):
+    if owners and (set(locked) != set(owners.values()) or _match(actor, all_keys) != owners):
         raise StaleRead
     anonymized = {pk for pk, c in locked.items() if c.anonymized_at is not None}
     segment = _Segment(actor, types, locked)
@@ -403,11 +390,11 @@ def _write(actor: Principal, commands: list[_Command], hard: Mapping[str, bool])
             # A merge, a moving soft ID or a hard-ID conflict: write what came before, then
             # take the exact per-command path, then look the remaining IDs up again.
             segment.flush()
-            tracked = _identify(actor=actor, ids=cmd.ids, hard=hard)
+            tracked = customer_identify_locked(actor=actor, ids=cmd.ids, hard=hard)
             segment.locked.clear()  # a merge may have changed or deleted what we read
             segment.add(tracked.customer.pk, cmd)
             segment.flush()
-            owners = _match(project.pk, all_keys)
+            owners = _match(actor, all_keys)
             anonymized = {pk for pk, c in segment.locked.items() if c.anonymized_at is not None}
     segment.flush()
 
