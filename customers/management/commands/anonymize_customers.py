@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import uuid
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,8 @@ from customers.services.anonymization import (
 RESOLVE_BATCH = 1000
 
 
-def _project(value: str) -> Project:
+def project_from_argument(value: str) -> Project:
+    """The project a ``--project`` argument names: its token, or its exact name if unique."""
     try:
         project = Project.objects.filter(token=uuid.UUID(value)).first()
     except ValueError:
@@ -118,7 +120,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        project = _project(options["project"])
+        project = project_from_argument(options["project"])
         actor = principal_for_system(project, label="cli")
         size = options["chunk_size"] or chunk_size()
         if size < 1:
@@ -237,7 +239,6 @@ class Command(BaseCommand):
 
 def _with_line_numbers(message: str, batch: list[tuple[int, dict[str, Any]]]) -> str:
     """Turn the service's ``customers[i]`` positions into the file's line numbers."""
-    import re
 
     def line_of(match: re.Match[str]) -> str:
         index = int(match.group(1))

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from access.models import Project
 from access.selectors import principal_for_system
-from customers.management.commands.anonymize_customers import _project
+from customers.management.commands.anonymize_customers import project_from_argument
 from customers.services.erasure_ledger import (
     erasures_pending,
     erasures_replay,
@@ -46,7 +46,7 @@ class Command(BaseCommand):
                 f"No erasure ledger at {directory} (set ERASURE_LEDGER_DIR to the ledger you kept)."
             )
         projects = (
-            [_project(options["project"])]
+            [project_from_argument(options["project"])]
             if options["project"]
             else list(Project.objects.order_by("pk"))
         )
