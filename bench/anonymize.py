@@ -213,7 +213,7 @@ def service(project: Any, chunk: int) -> None:
     """The bulk path as a worker runs it: a job, then chunk after chunk."""
     from access.selectors import principal_for_system
     from customers.models import Customer
-    from customers.services.anonymization import (
+    from customers.services.anonymization_jobs import (
         anonymization_job_create,
         anonymization_job_run_all,
     )

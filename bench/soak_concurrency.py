@@ -55,10 +55,8 @@ def main() -> int:
     from access.selectors import principal_for_system
     from access.services import project_create
     from customers.models import Customer, CustomerId, Event
-    from customers.services.anonymization import (
-        anonymization_job_create,
-        customer_anonymize_one,
-    )
+    from customers.services.anonymization import customer_anonymize_one
+    from customers.services.anonymization_jobs import anonymization_job_create
     from customers.services.tracking import customer_update, event_track
     from customers.services.tracking_batch import tracking_batch
     from datamanager.catalog import catalog_load

@@ -24,12 +24,8 @@ from access.views_base import ProjectViewMixin
 
 from .models import AnonymizationJob
 from .selectors import customer_get, customers_for
-from .services.anonymization import (
-    anonymization_job_create,
-    anonymization_preview,
-    anonymization_request_key,
-    customer_anonymize_one,
-)
+from .services.anonymization import anonymization_preview, customer_anonymize_one
+from .services.anonymization_jobs import anonymization_job_create, anonymization_request_key
 from .services.job_lease import job_is_stalled
 
 JOBS_PER_PAGE = 50

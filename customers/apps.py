@@ -8,6 +8,13 @@ class CustomersConfig(AppConfig):
     def ready(self) -> None:
         from datamanager.signals import pii_flagged
 
-        from .services import anonymization
+        from . import tasks
+        from .services import anonymization_jobs
+        from .signals import anonymization_job_queued
 
-        pii_flagged.connect(anonymization.on_pii_flagged, dispatch_uid="customers-pii-flag-cleanup")
+        pii_flagged.connect(
+            anonymization_jobs.on_pii_flagged, dispatch_uid="customers-pii-flag-cleanup"
+        )
+        anonymization_job_queued.connect(
+            tasks.on_anonymization_job_queued, dispatch_uid="customers-job-enqueue"
+        )

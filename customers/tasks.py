@@ -1,15 +1,30 @@
-"""Celery entry points: thin wrappers that call services. Messages carry job ids only."""
+"""Celery entry points: thin wrappers that call services, and the one place that sends an
+anonymization job to the broker. Messages carry job ids only.
+
+The job services announce a queued job with :data:`customers.signals.anonymization_job_queued`
+(after commit); :func:`on_anonymization_job_queued`, connected in ``customers/apps.py``, sends
+it here, so the services never import this module.
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import shared_task
 from celery.utils.time import get_exponential_backoff_interval
 from django.db import InterfaceError, OperationalError
+from kombu.exceptions import OperationalError as BrokerUnavailable
 
-from .services.anonymization import anonymization_job_run_all, anonymization_job_step
-from .services.job_lease import anonymization_jobs_requeue_stalled, job_heartbeat, job_lease_claim
+from .models import AnonymizationJob
+from .services.anonymization_jobs import anonymization_job_run_all, anonymization_job_step
+from .services.job_lease import job_heartbeat, job_lease_claim, stalled_jobs_claim
+
+logger = logging.getLogger(__name__)
+
+# With the broker down, a job up to this size runs in the request that created it; a larger
+# one stays queued (resumable with `anonymize_customers --resume`), never lost or half-done.
+IN_PROCESS_FALLBACK_MAX = 5000
 
 
 @shared_task(
@@ -64,3 +79,52 @@ def anonymization_job_watchdog() -> None:
     worker's message for ``visibility_timeout``; RabbitMQ does not need this, but a purged
     queue or a job created while the broker was down does)."""
     anonymization_jobs_requeue_stalled()
+
+
+def anonymization_jobs_requeue_stalled() -> list[int]:
+    """Send a fresh message for every stalled job (and every job queued without a message
+    for longer than the stall time, e.g. created while the broker was down); returns their ids.
+
+    Each job is claimed first (:func:`~.services.job_lease.stalled_jobs_claim`), so two
+    watchdogs (two beat processes) re-enqueue it once.
+    """
+    requeued: list[int] = []
+    for job_id in stalled_jobs_claim():
+        anonymization_job_run.delay(job_id)
+        requeued.append(job_id)
+    if requeued:
+        logger.warning("Re-enqueued stalled anonymization job(s) %s.", requeued)
+    return requeued
+
+
+def anonymization_job_enqueue(*, job_id: int) -> None:
+    """Send the job's id (and nothing else) to the Celery queue; eager without a broker.
+
+    If the broker cannot be reached the job is already committed, so the request must not
+    fail: a small job runs in-process, a large one waits, and either way a warning says so.
+    """
+    try:
+        anonymization_job_run.delay(job_id)
+    except BrokerUnavailable:
+        row = AnonymizationJob.objects.filter(pk=job_id).values_list("total", "public_id").first()
+        total, public_id = row if row is not None else (None, None)
+        if total is not None and total <= IN_PROCESS_FALLBACK_MAX:
+            logger.warning(
+                "Celery broker unreachable: running anonymization job %s (%s customers) in-process.",
+                job_id,
+                total,
+            )
+            anonymization_job_run_all(job_id=job_id)
+        else:
+            logger.warning(
+                "Celery broker unreachable: anonymization job %s stays queued; resume it with "
+                "`manage.py anonymize_customers --project TOKEN --resume %s` or when the broker "
+                "is back.",
+                job_id,
+                public_id,
+            )
+
+
+def on_anonymization_job_queued(*, job_id: int, **_: Any) -> None:
+    """Receiver of :data:`customers.signals.anonymization_job_queued` (sent after commit)."""
+    anonymization_job_enqueue(job_id=job_id)

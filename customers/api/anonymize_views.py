@@ -20,11 +20,11 @@ from access.permissions import Perm
 
 from ..models import AnonymizationJob
 from ..selectors import id_names
-from ..services.anonymization import (
+from ..services.anonymization import customer_anonymize_one
+from ..services.anonymization_jobs import (
     anonymization_entries_resolve,
     anonymization_job_create,
     anonymization_request_key,
-    customer_anonymize_one,
 )
 from ..validation import clean_ids
 from . import anonymize_serializers as s

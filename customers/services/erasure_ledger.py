@@ -32,7 +32,7 @@ import hmac
 import json
 import logging
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,8 +42,6 @@ from django.conf import settings
 from django.utils import timezone
 
 from access.models import Project
-from access.principal import Principal
-from access.services import audit_record
 
 from ..models import Customer, CustomerId
 from ..selectors import id_names
@@ -261,33 +259,3 @@ def erasures_pending(*, project: Project) -> list[int]:
             if erased_at is not None and created <= erased_at:
                 pending.add(customer_id)
     return sorted(pending)
-
-
-def erasures_replay(
-    *,
-    actor: Principal,
-    customer_pks: Sequence[int],
-    progress: Callable[[int], object] | None = None,
-) -> int:
-    """Anonymize again the given customers (from :func:`erasures_pending`); returns how many.
-
-    Through :func:`customer_anonymize`, chunk by chunk (each chunk its own transaction, its
-    own audit events and its own new ledger lines), then one ``erasure.replay`` audit event.
-    """
-    from .anonymization import chunk_size, customer_anonymize
-
-    done = 0
-    size = chunk_size()
-    for start in range(0, len(customer_pks), size):
-        chunk = list(customer_pks[start : start + size])
-        done += len(customer_anonymize(actor=actor, customers=chunk, source="cli"))
-        if progress is not None:
-            progress(len(chunk))
-    audit_record(
-        actor=actor,
-        action="erasure.replay",
-        target_type="project",
-        target_id=actor.project.pk,
-        details={"pending": len(customer_pks), "anonymized": done},
-    )
-    return done

@@ -4,22 +4,22 @@ A job runs as a chain of messages, one per chunk (customers/tasks.py). With Rabb
 killed worker's message is redelivered as soon as its connection drops. With Redis it
 comes back only after the transport's ``visibility_timeout`` (an hour in production), so
 the job would stop for an hour: instead every message of the chain bumps the job's
-``heartbeat_at``, and :func:`anonymization_jobs_requeue_stalled` (Celery beat, every
-``ANONYMIZATION_WATCHDOG_SECONDS``) sends a new message for a running job whose heartbeat
+``heartbeat_at``, and the watchdog (Celery beat, every ``ANONYMIZATION_WATCHDOG_SECONDS``:
+:func:`stalled_jobs_claim`, then customers/tasks.py) sends a new message for a running job whose heartbeat
 is older than ``ANONYMIZATION_JOB_STALL_SECONDS``.
 
 Two chains may then exist for one job (the watchdog's, and the lost message coming back
 an hour later; or a chain that was only slow). The **lease** keeps one of them: a message
 works only if it holds the job's lease, or takes it over because the lease is free or its
 heartbeat is stale; any other message is dropped. Independently of the lease, a chunk is
-never anonymized twice: :func:`~customers.services.anonymization.anonymization_job_step`
+never anonymized twice: :func:`~customers.services.anonymization_jobs.anonymization_job_step`
 locks the job row and the chunk's customers, and skips customers already anonymized.
 """
 
 from __future__ import annotations
 
-import logging
 import uuid
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -27,8 +27,6 @@ from django.db.models import Q
 from django.utils import timezone
 
 from ..models import AnonymizationJob
-
-logger = logging.getLogger(__name__)
 
 DEFAULT_STALL_SECONDS = 20
 DEFAULT_WATCHDOG_SECONDS = 5
@@ -79,33 +77,26 @@ def job_is_stalled(job: AnonymizationJob, *, now: datetime | None = None) -> boo
     return job.heartbeat_at < (now or timezone.now()) - stall_after()
 
 
-def anonymization_jobs_requeue_stalled() -> list[int]:
-    """Send a fresh message for every stalled job (and every job queued without a message
-    for longer than the stall time, e.g. created while the broker was down); returns their ids.
+def stalled_jobs_claim() -> Iterator[int]:
+    """Claim, one by one, every stalled job (and every job queued without a message for
+    longer than the stall time, e.g. created while the broker was down); yields their ids
+    for the caller to send a fresh message each (customers/tasks.py).
 
     Each job is claimed with one UPDATE that frees its lease and restarts its stall clock,
-    so two watchdogs (two beat processes) re-enqueue it once, and the next re-enqueue can
-    only come after another full stall time.
+    so two watchdogs (two beat processes) claim it once, and the next claim can only come
+    after another full stall time.
     """
-    from ..tasks import anonymization_job_run
-
     now = timezone.now()
     cutoff = now - stall_after()
     stalled = Q(status=AnonymizationJob.Status.RUNNING, heartbeat_at__lt=cutoff)
     never_sent = Q(
         status=AnonymizationJob.Status.QUEUED, heartbeat_at__isnull=True, created_at__lt=cutoff
     )
-    requeued: list[int] = []
     for job_id in AnonymizationJob.objects.filter(stalled | never_sent).values_list(
         "pk", flat=True
     ):
         claimed = AnonymizationJob.objects.filter(stalled | never_sent, pk=job_id).update(
             lease="", heartbeat_at=now
         )
-        if not claimed:
-            continue
-        anonymization_job_run.delay(job_id)
-        requeued.append(job_id)
-    if requeued:
-        logger.warning("Re-enqueued stalled anonymization job(s) %s.", requeued)
-    return requeued
+        if claimed:
+            yield job_id

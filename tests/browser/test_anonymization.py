@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from customers import tasks
 from customers.models import AnonymizationJob, Customer, Event
-from customers.services import anonymization
+from customers.services import anonymization_jobs
 from datamanager.services import pii_flags_set
 from tests import factories
 from tests.browser.conftest import sign_in
@@ -69,9 +70,7 @@ def test_anonymize_from_profile_then_bulk_job_to_100_percent(
 
     # Bulk from the filter: the job stays queued until "the worker" (this test) runs it.
     queued: list[int] = []
-    monkeypatch.setattr(
-        anonymization, "anonymization_job_enqueue", lambda *, job_id: queued.append(job_id)
-    )
+    monkeypatch.setattr(tasks, "anonymization_job_enqueue", lambda *, job_id: queued.append(job_id))
     page.goto(f"{base}?c=plan:equals:free")
     page.check("input[name=all_matching]")
     page.screenshot(path=str(screenshot_dir / "anonymize-bulk-actions.png"))
@@ -87,7 +86,7 @@ def test_anonymize_from_profile_then_bulk_job_to_100_percent(
     assert bar.get_attribute("value") == "0"
 
     seen: list[int] = []
-    while anonymization.anonymization_job_step(job_id=job.pk, size=10):
+    while anonymization_jobs.anonymization_job_step(job_id=job.pk, size=10):
         job.refresh_from_db()
         page.wait_for_function(
             "p => Number(document.querySelector('progress[data-job-progress]').value) >= p",

@@ -10,12 +10,12 @@ from access.errors import Forbidden, InvalidInput
 from access.models import AuditEvent
 from customers.models import AnonymizationJob, AnonymizationJobItem, Customer, CustomerId, Event
 from customers.services import anonymization_job_create, customer_anonymize
-from customers.services.anonymization import (
-    JsonWithoutKeys,
+from customers.services.anonymization import anonymization_preview
+from customers.services.anonymization_jobs import (
     anonymization_entries_resolve,
     anonymization_job_step,
-    anonymization_preview,
 )
+from customers.services.anonymization_sql import JsonWithoutKeys
 from tests import factories
 from tests.conftest import CANARIES, CANARY_EMAIL, World
 

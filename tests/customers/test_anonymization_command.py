@@ -12,7 +12,7 @@ from django.core.management import CommandError, call_command
 
 from customers.models import AnonymizationJob, Customer, Event
 from customers.services import anonymization_job_create
-from customers.services.anonymization import anonymization_job_step
+from customers.services.anonymization_jobs import anonymization_job_step
 from tests import factories
 from tests.conftest import CANARY_EMAIL, World, assert_no_canary
 from tests.customers.test_anonymization import assert_anonymized

@@ -22,11 +22,8 @@ from django.urls import reverse
 
 from access.models import AuditEvent
 from customers.models import AnonymizationJob, AnonymizationJobItem, Customer, CustomerId, Event
-from customers.services.anonymization import (
-    anonymization_job_create,
-    customer_anonymize,
-    customer_anonymize_one,
-)
+from customers.services.anonymization import customer_anonymize, customer_anonymize_one
+from customers.services.anonymization_jobs import anonymization_job_create
 from customers.services.tracking import customer_update, event_track
 from customers.services.tracking_batch import tracking_batch
 from datamanager.catalog import catalog_load

@@ -17,12 +17,9 @@ from django.utils import timezone
 
 from customers.models import AnonymizationJob, Customer, Event
 from customers.services import anonymization_job_create
-from customers.services.anonymization import anonymization_job_step
-from customers.services.job_lease import (
-    anonymization_jobs_requeue_stalled,
-    job_is_stalled,
-    job_lease_claim,
-)
+from customers.services.anonymization_jobs import anonymization_job_step
+from customers.services.job_lease import job_is_stalled, job_lease_claim
+from customers.tasks import anonymization_jobs_requeue_stalled
 from tests import factories
 
 pytestmark = pytest.mark.django_db

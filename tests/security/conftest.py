@@ -129,7 +129,7 @@ def _maybe_seed_job(world: World) -> None:
     without it the job pages are simply crawled empty.
     """
     try:
-        from customers.services import anonymization  # type: ignore[attr-defined]
+        from customers.services import anonymization_jobs as anonymization
     except ImportError:
         return
     create = getattr(anonymization, "anonymization_job_create", None)

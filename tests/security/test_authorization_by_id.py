@@ -142,7 +142,7 @@ def foreign(world: World) -> dict[str, Any]:
             [("purchase", {"total": i})],
         )
     try:
-        from customers.services.anonymization import anonymization_job_create
+        from customers.services.anonymization_jobs import anonymization_job_create
 
         anonymization_job_create(
             actor=actor,

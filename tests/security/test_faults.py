@@ -216,7 +216,7 @@ def _job_state(job: AnonymizationJob) -> tuple[Any, ...]:
 @pytest.mark.django_db(transaction=True)
 @override_settings(ANONYMIZATION_CHUNK_SIZE=2)
 def test_anonymization_chunk_dropped_at_every_query_rolls_back_and_the_job_resumes() -> None:
-    from customers.services.anonymization import (
+    from customers.services.anonymization_jobs import (
         anonymization_job_create,
         anonymization_job_run_all,
         anonymization_job_step,
@@ -333,7 +333,7 @@ def test_jobs_run_in_process_with_a_warning_when_the_broker_is_down(
     from kombu.exceptions import OperationalError as BrokerDown
 
     from customers import tasks
-    from customers.services.anonymization import anonymization_job_create
+    from customers.services.anonymization_jobs import anonymization_job_create
 
     def broker_down(*args: Any, **kwargs: Any) -> None:
         raise BrokerDown("Error 111 connecting to 127.0.0.1:6379. Connection refused.")

@@ -31,11 +31,11 @@ from access.errors import DomainError
 from access.models import Project
 from access.selectors import principal_for_system
 from customers.models import AnonymizationJob
-from customers.services.anonymization import (
+from customers.services.anonymization import chunk_size
+from customers.services.anonymization_jobs import (
     anonymization_entries_resolve,
     anonymization_job_create,
     anonymization_job_step,
-    chunk_size,
 )
 
 RESOLVE_BATCH = 1000

@@ -21,9 +21,9 @@ from tqdm import tqdm
 from access.models import Project
 from access.selectors import principal_for_system
 from customers.management.commands.anonymize_customers import project_from_argument
+from customers.services.anonymization import erasures_replay
 from customers.services.erasure_ledger import (
     erasures_pending,
-    erasures_replay,
     key_fingerprint,
     ledger_dir,
     ledger_entries,
