@@ -26,46 +26,20 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "exponea_pii.test_settings")
 
+from bench.common import create_database, drop_database, timed  # noqa: E402
+
 PII_PROPERTIES = ["email", "phone", "first_name", "last_name"]
 PII_EVENTS = {"page_visit": ["ip"], "purchase": ["shipping_address", "card_last4"]}
 
 
-def ensure_database(url: str) -> str:
+def database_name(url: str) -> str:
+    """The database DATABASE_URL names, on the benches' PostgreSQL server (bench.common)."""
     import dj_database_url
-    import psycopg
 
     cfg = dj_database_url.parse(url)
     if "postgresql" not in cfg["ENGINE"]:
         sys.exit("bench/anonymize.py needs PostgreSQL: set DATABASE_URL=postgres://...")
-    name = cfg["NAME"]
-    with psycopg.connect(
-        dbname="postgres",
-        user=cfg.get("USER") or None,
-        password=cfg.get("PASSWORD") or None,
-        host=cfg.get("HOST") or None,
-        port=cfg.get("PORT") or None,
-        autocommit=True,
-    ) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    return name
-
-
-def drop_database(url: str, name: str) -> None:
-    import dj_database_url
-    import psycopg
-
-    cfg = dj_database_url.parse(url)
-    with psycopg.connect(
-        dbname="postgres",
-        user=cfg.get("USER") or None,
-        password=cfg.get("PASSWORD") or None,
-        host=cfg.get("HOST") or None,
-        port=cfg.get("PORT") or None,
-        autocommit=True,
-    ) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    return str(cfg["NAME"])
 
 
 def make_project(name: str) -> Any:
@@ -268,7 +242,8 @@ def main() -> None:
     url = os.environ.get("DATABASE_URL", "")
     if not url:
         sys.exit("Set DATABASE_URL=postgres://root@127.0.0.1:5432/bench_anonymize")
-    name = ensure_database(url)
+    name = database_name(url)
+    create_database(name)
 
     import django
 
@@ -290,13 +265,11 @@ def main() -> None:
         f"in {time.perf_counter() - started:.1f}s"
     )
 
-    t0 = time.perf_counter()
-    raw_sql(raw_project)
-    raw_seconds = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    service(service_project, args.chunk_size)
-    service_seconds = time.perf_counter() - t0
+    with timed() as raw:
+        raw_sql(raw_project)
+    with timed() as by_service:
+        service(service_project, args.chunk_size)
+    raw_seconds, service_seconds = raw.seconds, by_service.seconds
 
     raw_state, service_state = state(raw_project), state(service_project)
     assert raw_state == service_state, (raw_state, service_state)
@@ -318,7 +291,7 @@ def main() -> None:
 
     connection.close()
     if not args.keep:
-        drop_database(url, name)
+        drop_database(name)
 
 
 if __name__ == "__main__":

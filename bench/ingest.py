@@ -24,7 +24,6 @@ import multiprocessing as mp
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -34,36 +33,17 @@ from typing import Any
 import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
-PYTHON = str(ROOT / ".venv" / "bin" / "python")
-GUNICORN = str(ROOT / ".venv" / "bin" / "gunicorn")
-PG = "postgres://root@127.0.0.1:5432"
+sys.path.insert(0, str(ROOT))
 
-
-def server_env(db: str, redis_db: int) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "exponea_pii.settings",
-            "DATABASE_URL": f"{PG}/{db}",
-            "REDIS_URL": f"redis://127.0.0.1:6379/{redis_db}",
-            "SECRET_KEY": "bench-only-secret-key-" + "b" * 40,
-            "DEBUG": "0",
-            "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "SECURE_SSL_REDIRECT": "0",
-            "LOG_LEVEL": "WARNING",
-            "DB_CONN_MAX_AGE": "600",
-            # The throttle still runs (a cache round trip per request) but does not limit.
-            "API_THROTTLE_TRACK": "10000000/min",
-        }
-    )
-    return env
-
-
-def create_database(db: str) -> None:
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{db}"')
-        conn.execute(f'CREATE DATABASE "{db}"')
-
+from bench.common import (  # noqa: E402  (the repository is on sys.path from here)
+    PG,
+    PYTHON,
+    create_database,
+    drop_database,
+    free_port,
+    production_env,
+    start_gunicorn,
+)
 
 SEED = """
 import json
@@ -88,47 +68,6 @@ def migrate_and_seed(env: dict[str, str]) -> dict[str, str]:
         text=True,
     ).stdout
     return json.loads(out.strip().splitlines()[-1])
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_gunicorn(env: dict[str, str], port: int, workers: int, threads: int) -> subprocess.Popen:
-    proc = subprocess.Popen(
-        [
-            GUNICORN,
-            "exponea_pii.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(workers),
-            "--threads",
-            str(threads),
-            "--worker-class",
-            "gthread",
-            "--keep-alive",
-            "30",
-            "--log-level",
-            "warning",
-            # Import the app once before forking, so no worker pays the start-up in the run.
-            "--preload",
-        ],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-    )
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return proc
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("gunicorn did not start")
 
 
 EVENT_TYPES = ["purchase", "page_visit", "cart_update", "view_item"]
@@ -258,14 +197,21 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     args = parser.parse_args()
 
-    env = server_env(args.db, args.redis_db)
+    env = production_env(args.db, args.redis_db)
     print(f"database {args.db}: create, migrate, seed …", flush=True)
-    create_database(args.db)
+    create_database(args.db, replace=True)
     seed = migrate_and_seed(env)
     auth = "Basic " + base64.b64encode(f"{seed['key_id']}:{seed['secret']}".encode()).decode()
     path = f"/track/v2/projects/{seed['token']}/batch"
     port = free_port()
-    server = start_gunicorn(env, port, args.workers, args.threads)
+    # Import the app once before forking, so no worker pays the start-up in the run.
+    server = start_gunicorn(
+        env,
+        port,
+        workers=args.workers,
+        threads=args.threads,
+        extra=["--keep-alive", "30", "--preload"],
+    )
     try:
         ctx = mp.get_context("fork")
         with ctx.Manager() as manager:
@@ -351,8 +297,7 @@ def main() -> None:
     if stored != ok:
         print(f"WARNING: {ok} events acknowledged but {stored} stored", file=sys.stderr)
     if not args.keep:
-        with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{args.db}"')
+        drop_database(args.db)
 
 
 if __name__ == "__main__":

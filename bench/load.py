@@ -34,7 +34,6 @@ import random
 import re
 import secrets
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -48,10 +47,18 @@ from urllib.parse import urlencode
 import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
-PYTHON = str(ROOT / ".venv" / "bin" / "python")
-GUNICORN = str(ROOT / ".venv" / "bin" / "gunicorn")
-PG = "postgres://root@127.0.0.1:5432"
-HOST = "127.0.0.1"
+sys.path.insert(0, str(ROOT))
+
+from bench.common import (  # noqa: E402  (the repository is on sys.path from here)
+    HOST,
+    PG,
+    PYTHON,
+    create_database,
+    drop_database,
+    free_port,
+    production_env,
+    start_gunicorn,
+)
 
 FILTERS: list[dict[str, str]] = [
     {},
@@ -70,28 +77,15 @@ MIX = [("filter", 0.35), ("profile", 0.35), ("tracking", 0.30)]
 
 
 def server_env(database: str, redis_db: int, static_root: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        {
-            "PYTHONPATH": f"{static_root.parent}{os.pathsep}{ROOT}",
-            "DJANGO_SETTINGS_MODULE": "load_settings",
-            "DATABASE_URL": f"{PG}/{database}",
-            "REDIS_URL": f"redis://{HOST}:6379/{redis_db}",
-            "SECRET_KEY": secrets.token_urlsafe(50),
-            "DEBUG": "0",
-            "ALLOWED_HOSTS": HOST,
-            # The load client speaks plain HTTP on the loopback; everything else as production.
-            "SECURE_SSL_REDIRECT": "0",
-            "LOG_LEVEL": "WARNING",
-            "DB_CONN_MAX_AGE": "600",
-            # The per-key throttles still run (a cache round trip per request) but do not limit:
-            # 20 users share one key here, where production scripts have a key each.
-            "API_THROTTLE_TRACK": "10000000/min",
-            "API_THROTTLE_DATA": "10000000/min",
-        }
+    """Production settings with a private STATIC_ROOT (see :func:`write_settings`)."""
+    return production_env(
+        database,
+        redis_db,
+        PYTHONPATH=f"{static_root.parent}{os.pathsep}{ROOT}",
+        DJANGO_SETTINGS_MODULE="load_settings",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS=HOST,
     )
-    env.pop("CELERY_BROKER_URL", None)
-    return env
 
 
 def write_settings(folder: Path) -> Path:
@@ -108,11 +102,7 @@ def prepare_database(
 ) -> dict[str, Any]:
     """Create, migrate and seed the database; ``reuse`` keeps an existing one (seed_demo is
     idempotent: it adds missing customers only and rotates the demo keys' secrets)."""
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone()
-        if not (reuse and exists):
-            conn.execute(f'DROP DATABASE IF EXISTS "{database}"')
-            conn.execute(f'CREATE DATABASE "{database}"')
+    create_database(database, replace=not reuse)
     manage = [PYTHON, str(ROOT / "manage.py")]
     subprocess.run([*manage, "migrate", "--no-input", "-v", "0"], env=env, check=True)
     subprocess.run([*manage, "collectstatic", "--no-input", "-v", "0"], env=env, check=True)
@@ -221,45 +211,6 @@ def cpu_used(
         side: sum(cpu - before[side].get(pid, 0.0) for pid, cpu in after[side].items())
         for side in after
     }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
-def start_gunicorn(
-    env: dict[str, str], port: int, workers: int, threads: int
-) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        [
-            GUNICORN,
-            "exponea_pii.wsgi",
-            "--bind",
-            f"{HOST}:{port}",
-            "--workers",
-            str(workers),
-            "--threads",
-            str(threads),
-            "--worker-class",
-            "gthread",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-    )
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            with socket.create_connection((HOST, port), timeout=0.5):
-                return proc
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("gunicorn did not start")
 
 
 # A minimal HTTP client ----------------------------------------------------------------------
@@ -543,7 +494,7 @@ def main() -> None:
         seeded = prepare_database(args.database, env, args.customers, reuse=args.reuse)
         port = free_port()
         args.load_before = os.getloadavg()[0]
-        server = start_gunicorn(env, port, args.workers, args.threads)
+        server = start_gunicorn(env, port, workers=args.workers, threads=args.threads)
         args.server_pid = server.pid
         try:
             stats, duration = asyncio.run(run_load(args, port, seeded))
@@ -551,8 +502,7 @@ def main() -> None:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=30)
         if not args.keep:
-            with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{args.database}"')
+            drop_database(args.database)
     print(report(stats, duration, args))
 
 
