@@ -92,7 +92,7 @@ TARGETS = [
             "x_profile_ids",
             "x_profile_attributes",
             "x_event_items",
-            "x_csv_row",
+            "x_csv_safe",
         ),
         (
             EVERY_TYPE,
@@ -105,6 +105,11 @@ TARGETS = [
         "customers/services/export.py",
         ("x_customers_export_csv",),
         (EVERY_TYPE, "tests/customers/test_export_csv.py"),
+    ),
+    Target(
+        "customers/services/export_engine.py",
+        ("x_column_plan", "x_customers_export", "x_copy_statement", "x__value", "x__csv_line"),
+        (EVERY_TYPE, "tests/customers/test_export_engine.py", "tests/customers/test_export_csv.py"),
     ),
     Target(
         "customers/services/api_export.py",

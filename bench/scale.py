@@ -18,6 +18,7 @@ Benchmarks are not tests: nothing here runs in the test suite.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import resource
@@ -338,24 +339,37 @@ def export_worker(db: str, username: str, url: str) -> None:
     django.setup()
     from django.contrib.auth import get_user_model
 
-    client = client_for(get_user_model().objects.get(username=username))
+    user = get_user_model().objects.get(username=username)
+    client = client_for(user)
     from django.db import connection
 
+    api_format = url.removeprefix("API:") if url.startswith("API:") else None
+    if api_format is not None:
+        client, url, body = _api_export_request(user, api_format)
     connection.ensure_connection()
     db_pid = _backend_pid()
     db_cpu0 = _cpu_ns(db_pid)
     app_cpu0 = time.process_time()
     started = time.perf_counter()
-    response = client.get(url)
+    if api_format is not None:
+        response = client.post(url, data=body, content_type="application/json")
+    else:
+        response = client.get(url)
     rows = 0
     size = 0
     first_line = b""
+    # JSON has no line per row: count the row separators (a chunk may split one).
+    separator = b"],[" if api_format and api_format != "csv" else b"\n"
+    tail = b""
     if getattr(response, "streaming", False):
         for chunk in response.streaming_content:
             if not first_line:
                 first_line = bytes(chunk).split(b"\n", 1)[0]
-            rows += chunk.count(b"\n")
+            rows += (tail + chunk).count(separator)
+            tail = bytes(chunk[-(len(separator) - 1) :]) if len(separator) > 1 else b""
             size += len(chunk)
+        if separator != b"\n" and size:
+            rows += 2  # n rows have n - 1 separators; "rows" below subtracts a header line
     else:
         rows = response.content.count(b"\n")
         size = len(response.content)
@@ -378,6 +392,35 @@ def export_worker(db: str, username: str, url: str) -> None:
             }
         )
     )
+
+
+def _api_export_request(user: Any, export_format: str) -> tuple[Any, str, str]:
+    """A client with a fresh API key holding the user's Personal data permission, and the
+    export of the page CSV's columns (IDs, default columns) in ``export_format``."""
+    from django.test import Client
+
+    from access.models import Project
+    from access.selectors import principal_for_system, principal_for_user
+    from access.services import api_key_create
+    from customers.views import DEFAULT_COLUMNS
+
+    project = Project.objects.get(name=PROJECT_NAME)
+    personal = principal_for_user(user, project).can_see_personal_data
+    permissions = ["read_customers", "export_customers"] + (
+        ["view_personal_data"] if personal else []
+    )
+    key, secret = api_key_create(
+        actor=principal_for_system(project, label="bench"),
+        name=f"bench export {user.username}",
+        permissions=permissions,
+    )
+    basic = base64.b64encode(f"{key.key_id}:{secret}".encode()).decode()
+    client = Client(HTTP_AUTHORIZATION=f"Basic {basic}")
+    attributes = [{"type": "id", "id": name} for name in ("registered", "cookie")] + [
+        {"type": "property", "property": name} for name in DEFAULT_COLUMNS
+    ]
+    body = json.dumps({"format": export_format, "attributes": attributes})
+    return client, f"/data/v2/projects/{project.token}/customers/export", body
 
 
 def copy_export_worker(db: str, username: str) -> None:
@@ -612,8 +655,16 @@ def run_all(
         url = f"/projects/{token}/customers/export.csv"
         users = {"admin": bench.admin, "marketer": bench.marketer}
         wanted = [w.strip() for w in args.export_as.split(",") if w.strip() in users]
-        runs = [("CSV export", who, users[who], url) for who in wanted]
-        runs += [("CSV via COPY (limit)", who, users[who], "COPY") for who in wanted]
+        # Side by side, in turn per principal: page CSV, API csv and native_json, and the
+        # physical limit (COPY of the same columns, masked in SQL for the marketer).
+        runs = []
+        for who in wanted:
+            runs += [
+                ("CSV export", who, users[who], url),
+                ("API csv export", who, users[who], "API:csv"),
+                ("API native_json export", who, users[who], "API:native_json"),
+                ("CSV via COPY (limit)", who, users[who], "COPY"),
+            ]
         for label, who, user, target in runs:
             print(f"{label} of every customer as {who} (subprocess)")
             out = run_export(args.db, user.username, target)

@@ -15,7 +15,6 @@ from access.principal import Principal
 from ..filters import CustomerFilter
 from ..selectors import customer_attributes
 from .export_engine import (
-    EXPORT_CHUNK_SIZE,
     CustomerExport,
     ExportField,
     ExportFormat,
@@ -30,7 +29,7 @@ def customers_export_csv(
     actor: Principal,
     customer_filter: CustomerFilter,
     columns: Sequence[str],
-    chunk_size: int = EXPORT_CHUNK_SIZE,
+    chunk_size: int | None = None,
 ) -> CustomerExport:
     """Export the customers matching ``customer_filter``: internal id, IDs and ``columns``.
 

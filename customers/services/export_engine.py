@@ -161,8 +161,6 @@ def column_plan(
     before anything is read or audited, without echoing it: a probe's "column name" may
     be a value (an e-mail address).
     """
-    if not fields:
-        raise InvalidInput("An export needs at least one column.")
     if len(fields) > MAX_FIELDS:
         raise InvalidInput(f"At most {MAX_FIELDS} columns per export.")
     catalog = {
@@ -191,7 +189,7 @@ def customers_export(
     actor: Principal,
     request: ExportRequest,
     via: ExportVia,
-    chunk_size: int = EXPORT_CHUNK_SIZE,
+    chunk_size: int | None = None,
 ) -> CustomerExport:
     """Export the customers matching the request's filter, masked for ``actor``.
 
@@ -244,7 +242,7 @@ def customers_export(
             columns,
             request.format,
             actor.project.pk,
-            chunk_size,
+            chunk_size or EXPORT_CHUNK_SIZE,
             narrowed=not request.customer_filter.is_empty,
         ),
     )
@@ -312,7 +310,7 @@ def _stream(
     yield _header(columns, export_format)
     with replica_reads():
         alias = read_alias()
-    if connections[alias].vendor == "postgresql":
+    if connections[alias].vendor == "postgresql" and columns:
         lines = _pg_lines(
             matching, columns, export_format, project_id, narrowed=narrowed, alias=alias
         )
@@ -360,14 +358,16 @@ def _sql_literal(text: str) -> str:
 
 # A masked soft ID keeps its shape, a list, with one mask whatever the number of values.
 _MASKED_LIST = {True: f"json_build_array({_sql_literal(MASK)})", False: _sql_literal(f'["{MASK}"]')}
-_GUARD_PREFIXES = ", ".join(_sql_literal(p) for p in FORMULA_PREFIXES)
+# By code point: ``ascii(text)`` is an integer compare, ``left(text, 1) IN (...)`` a collated
+# text compare per cell (a quarter of the admin export's database time).
+_GUARD_PREFIXES = ", ".join(str(ord(p)) for p in FORMULA_PREFIXES)
 _GUARD_NUMBER = _sql_literal(PLAIN_NUMBER_PATTERN)
 
 
 def _guard_sql(expr: str) -> str:
     """:func:`~customers.presenters.csv_safe` in SQL (the same prefixes and number pattern)."""
     return (
-        f"(CASE WHEN left({expr}, 1) IN ({_GUARD_PREFIXES}) AND {expr} !~ {_GUARD_NUMBER} "
+        f"(CASE WHEN ascii({expr}) IN ({_GUARD_PREFIXES}) AND {expr} !~ {_GUARD_NUMBER} "
         f"THEN '''' || {expr} ELSE {expr} END)"
     )
 
@@ -434,7 +434,12 @@ def copy_statement(
     select = f"json_build_array({', '.join(cells)})::text" if as_json else ", ".join(cells)
     read_list = "".join(f", {r}" for r in reads)
     # Only constants and Django's compiled filter become SQL text; every name is a parameter.
-    sql = f"SELECT {select} FROM (SELECT f.pk AS id{read_list} FROM ({filter_sql}) f) c"  # noqa: S608
+    # ORDER BY ... OFFSET 0 keeps the subquery whole, so each property is read (its jsonb
+    # detoasted) once per row, not once per use in the guard; still in index order.
+    sql = (
+        f"SELECT {select} FROM (SELECT f.pk AS id{read_list} FROM ({filter_sql}) f"  # noqa: S608
+        " ORDER BY f.pk OFFSET 0) c"
+    )
     params = [*read_params, *filter_params]
     if id_aggregates:
         names = sorted({c.field.name for c in columns if c.field.kind is FieldKind.ID})
