@@ -1,5 +1,4 @@
-"""The customer filter: one definition shared by the list page, CSV and API exports, and
-bulk / command-line anonymization.
+"""The customer filter as parsed: :class:`CustomerFilter`, and the three parsers that build it.
 
 A :class:`CustomerFilter` is an immutable value: AND-combined conditions on customer
 attributes (properties and ID names share one namespace, as in the catalog) plus event
@@ -36,7 +35,7 @@ is inclusive; ``not_equals`` also matches customers without the attribute (it is
 complement of ``equals``). A value stored with another JSON type than the condition's
 (a number stored as a string) does not match ``equals``/``gt``/``lt``/``between``.
 
-:func:`customers_matching` evaluates a filter for a principal. A principal who may not
+:func:`.sql.customers_matching` evaluates a filter for a principal. A principal who may not
 see personal data gets :class:`~access.errors.PiiFieldRefused` for any condition on a PII
 attribute, before anything is evaluated. Parse errors are
 :class:`~access.errors.InvalidInput`; messages name attributes and positions, never a
@@ -45,150 +44,39 @@ value (the value might be personal data).
 
 from __future__ import annotations
 
-import datetime as dt
-import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
-from enum import StrEnum
+from decimal import Decimal
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote, urlencode
-
-from django.db import NotSupportedError
-from django.db.models import (
-    BooleanField,
-    Exists,
-    F,
-    FloatField,
-    Func,
-    OuterRef,
-    Q,
-    QuerySet,
-    TextField,
-)
-from django.db.models.fields.json import compile_json_path  # type: ignore[attr-defined]
-from django.utils import timezone
+from urllib.parse import parse_qsl, unquote, urlencode
 
 from access.errors import InvalidInput
-from access.principal import Principal
-from datamanager.masking import Masker
-from datamanager.models import AttributeKind, AttributeType, CustomerAttribute, EventType
 
-from .models import Customer, CustomerId, Event
-from .selectors import customers_for
-from .validation import storable_text
+from ..validation import storable_text
+from .values import (
+    BETWEEN_SEPARATOR,
+    COMPACT_CONDITION,
+    COMPACT_EVENT,
+    MAX_CONDITIONS,
+    MAX_NAME_LENGTH,
+    MAX_VALUE_LENGTH,
+    MAX_WITHIN_DAYS,
+    VALID_OPERATORS,
+    Condition,
+    EventCondition,
+    Operator,
+    parse_operator,
+    parse_value_type,
+)
 
-MAX_CONDITIONS = 50
-MAX_VALUE_LENGTH = 1000
-MAX_NAME_LENGTH = 128
-MAX_WITHIN_DAYS = 36500
-BETWEEN_SEPARATOR = ".."
-# Query parameters the filter owns; the list page keeps its own (sort, columns, cursor).
-COMPACT_CONDITION = "c"
-COMPACT_EVENT = "e"
-
-
-class Operator(StrEnum):
-    EQUALS = "equals"
-    NOT_EQUALS = "not_equals"
-    CONTAINS = "contains"
-    STARTS_WITH = "starts_with"
-    EXISTS = "exists"
-    NOT_EXISTS = "not_exists"
-    GT = "gt"
-    LT = "lt"
-    BETWEEN = "between"
-
-    @property
-    def label(self) -> str:
-        return OPERATOR_LABELS[self]
-
-    @property
-    def takes_value(self) -> bool:
-        return self not in (Operator.EXISTS, Operator.NOT_EXISTS)
-
-
-OPERATOR_LABELS: dict[Operator, str] = {
-    Operator.EQUALS: "equals",
-    Operator.NOT_EQUALS: "does not equal",
-    Operator.CONTAINS: "contains",
-    Operator.STARTS_WITH: "starts with",
-    Operator.EXISTS: "exists",
-    Operator.NOT_EXISTS: "does not exist",
-    Operator.GT: "greater than",
-    Operator.LT: "less than",
-    Operator.BETWEEN: "between",
-}
-
-_OPERATOR_ALIASES: dict[str, Operator] = {
-    "eq": Operator.EQUALS,
-    "=": Operator.EQUALS,
-    "==": Operator.EQUALS,
-    "ne": Operator.NOT_EQUALS,
-    "neq": Operator.NOT_EQUALS,
-    "!=": Operator.NOT_EQUALS,
-    "not_equal": Operator.NOT_EQUALS,
-    "startswith": Operator.STARTS_WITH,
-    "starts": Operator.STARTS_WITH,
-    "does_not_exist": Operator.NOT_EXISTS,
-    "not_exist": Operator.NOT_EXISTS,
-    "greater_than": Operator.GT,
-    ">": Operator.GT,
-    "less_than": Operator.LT,
-    "<": Operator.LT,
-}
-
-
-class ValueType(StrEnum):
-    STRING = "string"
-    NUMBER = "number"
-    BOOLEAN = "boolean"
-    DATE = "date"
-
-
-_VALID_OPERATORS: dict[ValueType, frozenset[Operator]] = {
-    ValueType.STRING: frozenset(Operator),
-    ValueType.NUMBER: frozenset(Operator) - {Operator.CONTAINS, Operator.STARTS_WITH},
-    ValueType.BOOLEAN: frozenset(
-        {Operator.EQUALS, Operator.NOT_EQUALS, Operator.EXISTS, Operator.NOT_EXISTS}
-    ),
-    ValueType.DATE: frozenset(Operator) - {Operator.CONTAINS, Operator.STARTS_WITH},
-}
-
-# Catalog type -> how a condition compares values.
-_CATALOG_VALUE_TYPE: dict[str, ValueType] = {
-    AttributeType.NUMBER: ValueType.NUMBER,
-    AttributeType.BOOLEAN: ValueType.BOOLEAN,
-    AttributeType.DATE: ValueType.DATE,
-    AttributeType.DATETIME: ValueType.DATE,
-}
-
-
-_KEYWORD = re.compile(r"^[A-Za-z_<>=! -]{1,24}$")
-
-
-def _echo(raw: str) -> str:
-    """Quote a mistyped keyword back, unless it could be a value typed in the wrong slot."""
-    return f" '{raw}'" if _KEYWORD.match(raw) else ""
-
-
-def parse_operator(raw: str, *, where: str) -> Operator:
-    key = raw.strip().lower().replace(" ", "_").replace("-", "_")
-    try:
-        return Operator(key)
-    except ValueError:
-        pass
-    if key in _OPERATOR_ALIASES:
-        return _OPERATOR_ALIASES[key]
-    raise InvalidInput(f"{where}: unknown operator{_echo(raw)}.")
-
-
-def parse_value_type(raw: str, *, where: str) -> ValueType:
-    try:
-        return ValueType(raw.strip().lower())
-    except ValueError:
-        raise InvalidInput(f"{where}: unknown value type{_echo(raw)}.") from None
+# The keys each JSON shape understands; anything else is refused, never ignored (an
+# ignored "not" or a misplaced "attribute" would select more customers than asked).
+CONDITION_KEYS = frozenset({"attribute", "operator", "value", "value2", "type"})
+EVENT_KEYS = frozenset({"event_type", "within_days", "done"})
+_DONE_WORDS = {"1": True, "true": True, "yes": True, "on": True}
+_DONE_WORDS |= {"0": False, "false": False, "no": False, "off": False}
+_INDEXED_KEY = re.compile(r"^([ce])([0-9]+)\.(.*)$", re.DOTALL)
 
 
 def _clean_name(raw: Any, *, where: str, what: str = "attribute") -> str:
@@ -201,95 +89,6 @@ def _clean_name(raw: Any, *, where: str, what: str = "attribute") -> str:
         # PostgreSQL cannot compare a NUL or a lone surrogate (a DataError, a 500).
         raise InvalidInput(f"{where}: the {what} name contains a NUL character or invalid Unicode.")
     return name
-
-
-@dataclass(frozen=True)
-class Condition:
-    """One condition on a customer attribute (a property or an ID name).
-
-    ``value`` / ``value2`` are kept as the text the user typed; they are converted to the
-    condition's value type when the filter is evaluated (the type may come from the
-    catalog, which parsing does not read).
-    """
-
-    attribute: str
-    operator: Operator
-    value: str = ""
-    value2: str = ""  # upper bound of ``between``
-    type: ValueType | None = None  # None: from the catalog
-
-    @property
-    def label(self) -> str:
-        """A human description that names the attribute but not the value."""
-        return f"{self.attribute} {self.operator.label}"
-
-    @property
-    def label_with_value(self) -> str:
-        """The label with the condition's own value, for showing a principal its own filter."""
-        if not self.operator.takes_value:
-            return self.label
-        if self.operator is Operator.BETWEEN:
-            return f"{self.label} {self.value} and {self.value2}"
-        return f"{self.label} {self.value}"
-
-    def to_compact(self) -> str:
-        attribute = quote(self.attribute, safe="")
-        if self.type is not None:
-            attribute += f"@{self.type.value}"
-        if not self.operator.takes_value:
-            return f"{attribute}:{self.operator.value}"
-        value = self.value
-        if self.operator is Operator.BETWEEN:
-            value = f"{self.value}{BETWEEN_SEPARATOR}{self.value2}"
-        return f"{attribute}:{self.operator.value}:{value}"
-
-    def to_api(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"attribute": self.attribute, "operator": self.operator.value}
-        if self.operator is Operator.BETWEEN:
-            out["value"] = [self.value, self.value2]
-        elif self.operator.takes_value:
-            out["value"] = self.value
-        if self.type is not None:
-            out["type"] = self.type.value
-        return out
-
-
-@dataclass(frozen=True)
-class EventCondition:
-    """ "Has (not) done event X", optionally only counting the last ``within_days`` days."""
-
-    event_type: str
-    within_days: int | None = None
-    done: bool = True
-
-    @property
-    def label(self) -> str:
-        verb = "has done" if self.done else "has not done"
-        tail = f" in the last {self.within_days} days" if self.within_days else ""
-        return f"{verb} {self.event_type}{tail}"
-
-    def to_compact(self) -> str:
-        out = ("" if self.done else "!") + quote(self.event_type, safe="")
-        if self.within_days is not None:
-            out += f":{self.within_days}"
-        return out
-
-    def to_api(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"event_type": self.event_type}
-        if self.within_days is not None:
-            out["within_days"] = self.within_days
-        if not self.done:
-            out["done"] = False
-        return out
-
-
-# The keys each JSON shape understands; anything else is refused, never ignored (an
-# ignored "not" or a misplaced "attribute" would select more customers than asked).
-CONDITION_KEYS = frozenset({"attribute", "operator", "value", "value2", "type"})
-EVENT_KEYS = frozenset({"event_type", "within_days", "done"})
-_DONE_WORDS = {"1": True, "true": True, "yes": True, "on": True}
-_DONE_WORDS |= {"0": False, "false": False, "no": False, "off": False}
-_INDEXED_KEY = re.compile(r"^([ce])([0-9]+)\.(.*)$", re.DOTALL)
 
 
 def _refuse_unknown_keys(item: Mapping[Any, Any], known: frozenset[str], *, where: str) -> None:
@@ -332,7 +131,7 @@ def _make_condition(
         value, value2 = "", ""
     elif op is not Operator.BETWEEN:
         value2 = ""
-    if vtype is not None and op not in _VALID_OPERATORS[vtype]:
+    if vtype is not None and op not in VALID_OPERATORS[vtype]:
         raise InvalidInput(f"{where}: '{op.label}' cannot be used on {vtype.value} values.")
     return Condition(attribute=name, operator=op, value=value, value2=value2, type=vtype)
 
@@ -657,274 +456,3 @@ def _parse_compact_event(raw: str, *, where: str) -> EventCondition:
         done, raw = False, raw[1:]
     name, _, days = raw.partition(":")
     return _make_event(event_type=unquote(name), within_days=days or None, done=done, where=where)
-
-
-# Evaluation -------------------------------------------------------------------------------
-
-
-class JsonTypedValue(Func):
-    """``properties[key]`` as a SQL number, text or boolean; NULL when stored as another type.
-
-    The one vendor-specific piece of the filter. Django's JSON key lookups compare across
-    JSON types differently on SQLite and PostgreSQL (a stored string is "greater" than any
-    number on SQLite and "less" on PostgreSQL), so comparisons go through this instead.
-    """
-
-    _OUTPUT = {
-        ValueType.NUMBER: FloatField,
-        ValueType.STRING: TextField,
-        ValueType.DATE: TextField,
-        ValueType.BOOLEAN: BooleanField,
-    }
-    _SQLITE_TYPES = {
-        ValueType.NUMBER: "'integer', 'real'",
-        ValueType.STRING: "'text'",
-        ValueType.DATE: "'text'",
-        ValueType.BOOLEAN: "'true', 'false'",
-    }
-    _PG_TYPES = {
-        ValueType.NUMBER: ("number", "::double precision"),
-        ValueType.STRING: ("string", ""),
-        ValueType.DATE: ("string", ""),
-        ValueType.BOOLEAN: ("boolean", "::boolean"),
-    }
-
-    def __init__(self, key: str, value_type: ValueType, *, field_name: str = "properties") -> None:
-        super().__init__(F(field_name), output_field=self._OUTPUT[value_type]())
-        self.key = key
-        self.value_type = value_type
-
-    def as_sqlite(
-        self, compiler: Any, connection: Any, **extra: Any
-    ) -> tuple[str, tuple[Any, ...]]:
-        column, params = compiler.compile(self.source_expressions[0])
-        path = compile_json_path([self.key])
-        types = self._SQLITE_TYPES[self.value_type]
-        sql = (
-            f"(CASE WHEN json_type({column}, %s) IN ({types}) THEN json_extract({column}, %s) END)"
-        )
-        return sql, (*params, path, *params, path)
-
-    def as_postgresql(
-        self, compiler: Any, connection: Any, **extra: Any
-    ) -> tuple[str, tuple[Any, ...]]:
-        column, params = compiler.compile(self.source_expressions[0])
-        json_type, cast = self._PG_TYPES[self.value_type]
-        sql = (
-            f"(CASE WHEN jsonb_typeof({column} -> %s) = '{json_type}' "
-            f"THEN ({column} ->> %s){cast} END)"
-        )
-        return sql, (*params, self.key, *params, self.key)
-
-    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> Any:  # type: ignore[override]
-        raise NotSupportedError("The customer filter supports SQLite and PostgreSQL.")
-
-
-@dataclass(frozen=True)
-class _Resolved:
-    """What the catalog says about an attribute: is it an ID name, and its value type."""
-
-    is_id: bool
-    value_type: ValueType | None
-
-
-def _catalog_info(project_id: int, names: Iterable[str]) -> dict[str, _Resolved]:
-    out: dict[str, _Resolved] = {}
-    names = list(names)
-    if not names:
-        return out
-    for name, kind, type_ in CustomerAttribute.objects.filter(
-        project_id=project_id, name__in=names
-    ).values_list("name", "kind", "type"):
-        out[name] = _Resolved(
-            is_id=kind == AttributeKind.ID, value_type=_CATALOG_VALUE_TYPE.get(type_)
-        )
-    return out
-
-
-def _infer_type(value: str) -> ValueType:
-    if value.lower() in ("true", "false"):
-        return ValueType.BOOLEAN
-    try:
-        float(value)
-        return ValueType.NUMBER
-    except ValueError:
-        return ValueType.STRING
-
-
-def _convert(value: str, value_type: ValueType, *, where: str, name: str) -> Any:
-    """The typed comparison value; the error never repeats the value (it may be PII)."""
-    if value_type is ValueType.NUMBER:
-        try:
-            number = float(Decimal(value))
-        except (InvalidOperation, ValueError):
-            raise InvalidInput(f"{where}: the value for '{name}' must be a number.") from None
-        if not math.isfinite(number):
-            raise InvalidInput(f"{where}: the value for '{name}' must be a finite number.")
-        return number
-    if value_type is ValueType.BOOLEAN:
-        lowered = value.lower()
-        if lowered in ("true", "1", "yes"):
-            return True
-        if lowered in ("false", "0", "no"):
-            return False
-        raise InvalidInput(f"{where}: the value for '{name}' must be true or false.")
-    if value_type is ValueType.DATE:
-        return _normalize_date(value, where=where, name=name)
-    return value
-
-
-def _normalize_date(value: str, *, where: str, name: str) -> str:
-    try:
-        if len(value) == 10:
-            return dt.date.fromisoformat(value).isoformat()
-        return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).isoformat()
-    except ValueError:
-        raise InvalidInput(
-            f"{where}: the value for '{name}' must be a date (YYYY-MM-DD or ISO 8601)."
-        ) from None
-
-
-def _next_day(value: str, *, where: str, name: str) -> str | None:
-    """For a plain date, the following day (so 'until 2024-12-31' includes that whole day)."""
-    if len(value) != 10:
-        return None
-    day = dt.date.fromisoformat(value)
-    if day >= dt.date.max:
-        # The day after 9999-12-31 does not exist (OverflowError, a 500 before).
-        raise InvalidInput(f"{where}: the date for '{name}' must be before 9999-12-31.")
-    return (day + dt.timedelta(days=1)).isoformat()
-
-
-def _property_q(condition: Condition, value_type: ValueType, *, where: str) -> Q:
-    name, op = condition.attribute, condition.operator
-    if op is Operator.EXISTS:
-        return Q(properties__has_key=name)
-    if op is Operator.NOT_EXISTS:
-        return ~Q(properties__has_key=name)
-    expr = JsonTypedValue(name, value_type)
-    value = _convert(condition.value, value_type, where=where, name=name)
-    if op is Operator.EQUALS:
-        return Q(_cmp(expr, "exact", value))
-    if op is Operator.NOT_EQUALS:
-        return Q(_cmp(expr, "isnull", True)) | ~Q(_cmp(expr, "exact", value))
-    if op is Operator.CONTAINS:
-        return Q(_cmp(expr, "icontains", value))
-    if op is Operator.STARTS_WITH:
-        return Q(_cmp(expr, "istartswith", value))
-    if op is Operator.GT:
-        after = _next_day(value, where=where, name=name) if value_type is ValueType.DATE else None
-        return Q(_cmp(expr, "gte", after)) if after else Q(_cmp(expr, "gt", value))
-    if op is Operator.LT:
-        return Q(_cmp(expr, "lt", value))
-    # BETWEEN, inclusive on both ends.
-    high = _convert(condition.value2, value_type, where=where, name=name)
-    upper = _next_day(high, where=where, name=name) if value_type is ValueType.DATE else None
-    high_q = Q(_cmp(expr, "lt", upper)) if upper else Q(_cmp(expr, "lte", high))
-    return Q(_cmp(expr, "gte", value)) & high_q
-
-
-def _cmp(expr: Func, lookup: str, value: Any) -> Any:
-    """A lookup on an expression (Django builds ``Lookup`` objects from a registered name)."""
-    lookup_class = expr.output_field.get_lookup(lookup)
-    assert lookup_class is not None, lookup
-    return lookup_class(expr, value)
-
-
-def _id_q(condition: Condition, *, project_id: int, where: str) -> Q:
-    """Conditions on an ID name: is there an ID of that name whose value matches."""
-    name, op = condition.attribute, condition.operator
-    ids = CustomerId.objects.filter(project_id=project_id, customer_id=OuterRef("pk"), name=name)
-    if op is Operator.EXISTS:
-        return Q(Exists(ids))
-    if op is Operator.NOT_EXISTS:
-        return ~Q(Exists(ids))
-    value = condition.value
-    lookups: dict[Operator, Q] = {
-        Operator.EQUALS: Q(value=value),
-        Operator.NOT_EQUALS: Q(value=value),
-        Operator.CONTAINS: Q(value__icontains=value),
-        Operator.STARTS_WITH: Q(value__istartswith=value),
-        Operator.GT: Q(value__gt=value),
-        Operator.LT: Q(value__lt=value),
-        Operator.BETWEEN: Q(value__gte=value, value__lte=condition.value2),
-    }
-    matching = Exists(ids.filter(lookups[op]))
-    return ~Q(matching) if op is Operator.NOT_EQUALS else Q(matching)
-
-
-def _event_q(event: EventCondition, *, project_id: int) -> Q:
-    # The type's id is looked up first (one tiny query) and passed as a literal: behind a
-    # subquery on the name the planner cannot use the type's statistics and guessed 15 k
-    # instead of 145 k purchasers, so the list ran an exact COUNT (1.3 s CPU at 1 M
-    # customers); with the id it estimates right and skips the count (90 ms).
-    type_ids = list(
-        EventType.objects.filter(project_id=project_id, name=event.event_type).values_list(
-            "pk", flat=True
-        )
-    )
-    # An unknown type keeps the subquery (it matches nothing): an empty id list would make
-    # the query uncompilable (EmptyResultSet) for callers that take its SQL (the estimate,
-    # the anonymization INSERT ... SELECT).
-    type_filter: Any = type_ids or EventType.objects.filter(
-        project_id=project_id, name=event.event_type
-    ).values("pk")
-    events = Event.objects.filter(customer_id=OuterRef("pk"), event_type_id__in=type_filter)
-    if event.within_days is not None:
-        events = events.filter(timestamp__gte=timezone.now() - dt.timedelta(days=event.within_days))
-    return Q(Exists(events)) if event.done else ~Q(Exists(events))
-
-
-def filter_q(customer_filter: CustomerFilter, *, project_id: int) -> Q:
-    """The filter as one ``Q`` on :class:`Customer` (reads the catalog once). No PII check:
-    callers go through :func:`customers_matching`."""
-    info = _catalog_info(project_id, customer_filter.attribute_names)
-    q = Q()
-    for position, condition in enumerate(customer_filter.conditions, start=1):
-        where = f"Condition {position}"
-        resolved = info.get(condition.attribute)
-        if resolved is not None and resolved.is_id:
-            q &= _id_q(condition, project_id=project_id, where=where)
-            continue
-        if condition.type is not None:
-            value_type = condition.type
-        elif resolved is not None:  # the catalog knows it: its type decides
-            value_type = resolved.value_type or ValueType.STRING
-        elif condition.operator.takes_value:  # never tracked: guess from the value
-            value_type = _infer_type(condition.value)
-        else:
-            value_type = ValueType.STRING
-        if condition.operator not in _VALID_OPERATORS[value_type]:
-            raise InvalidInput(
-                f"{where}: '{condition.operator.label}' cannot be used on "
-                f"'{condition.attribute}' ({value_type.value} values)."
-            )
-        q &= _property_q(condition, value_type, where=where)
-    for event in customer_filter.events:
-        q &= _event_q(event, project_id=project_id)
-    return q
-
-
-def check_filter_allowed(
-    principal: Principal, customer_filter: CustomerFilter, *, masker: Masker | None = None
-) -> None:
-    """Raise ``PiiFieldRefused`` if the filter uses a PII attribute the principal may not see."""
-    masker = masker or Masker.for_principal(principal)
-    masker.check_customer_fields(customer_filter.attribute_names, usage="filter by")
-
-
-def customers_matching(
-    principal: Principal, customer_filter: CustomerFilter, *, masker: Masker | None = None
-) -> QuerySet[Customer]:
-    """The principal's customers that match the filter (unordered, lazily evaluated).
-
-    Scoped to the principal's project (and its view permission) through
-    :func:`~customers.selectors.customers_for`. A condition on a PII attribute by a
-    principal without Personal data raises :class:`~access.errors.PiiFieldRefused` before
-    any query touches customer data. Pass the request's ``masker`` to save its queries.
-    """
-    customers = customers_for(principal)
-    if customer_filter.is_empty:
-        return customers
-    check_filter_allowed(principal, customer_filter, masker=masker)
-    return customers.filter(filter_q(customer_filter, project_id=principal.project.pk))

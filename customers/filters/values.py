@@ -1,0 +1,206 @@
+"""The customer filter's vocabulary: operators, value types, and the two kinds of condition
+(on a customer attribute, on events), immutable values that write themselves back to the
+compact URL form and to JSON. Parsing them: :mod:`.parsing`; evaluating them: :mod:`.sql`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+from urllib.parse import quote
+
+from access.errors import InvalidInput
+from datamanager.models import AttributeType
+
+MAX_CONDITIONS = 50
+MAX_VALUE_LENGTH = 1000
+MAX_NAME_LENGTH = 128
+MAX_WITHIN_DAYS = 36500
+BETWEEN_SEPARATOR = ".."
+# Query parameters the filter owns; the list page keeps its own (sort, columns, cursor).
+COMPACT_CONDITION = "c"
+COMPACT_EVENT = "e"
+
+
+class Operator(StrEnum):
+    EQUALS = "equals"
+    NOT_EQUALS = "not_equals"
+    CONTAINS = "contains"
+    STARTS_WITH = "starts_with"
+    EXISTS = "exists"
+    NOT_EXISTS = "not_exists"
+    GT = "gt"
+    LT = "lt"
+    BETWEEN = "between"
+
+    @property
+    def label(self) -> str:
+        return OPERATOR_LABELS[self]
+
+    @property
+    def takes_value(self) -> bool:
+        return self not in (Operator.EXISTS, Operator.NOT_EXISTS)
+
+
+OPERATOR_LABELS: dict[Operator, str] = {
+    Operator.EQUALS: "equals",
+    Operator.NOT_EQUALS: "does not equal",
+    Operator.CONTAINS: "contains",
+    Operator.STARTS_WITH: "starts with",
+    Operator.EXISTS: "exists",
+    Operator.NOT_EXISTS: "does not exist",
+    Operator.GT: "greater than",
+    Operator.LT: "less than",
+    Operator.BETWEEN: "between",
+}
+
+_OPERATOR_ALIASES: dict[str, Operator] = {
+    "eq": Operator.EQUALS,
+    "=": Operator.EQUALS,
+    "==": Operator.EQUALS,
+    "ne": Operator.NOT_EQUALS,
+    "neq": Operator.NOT_EQUALS,
+    "!=": Operator.NOT_EQUALS,
+    "not_equal": Operator.NOT_EQUALS,
+    "startswith": Operator.STARTS_WITH,
+    "starts": Operator.STARTS_WITH,
+    "does_not_exist": Operator.NOT_EXISTS,
+    "not_exist": Operator.NOT_EXISTS,
+    "greater_than": Operator.GT,
+    ">": Operator.GT,
+    "less_than": Operator.LT,
+    "<": Operator.LT,
+}
+
+
+class ValueType(StrEnum):
+    STRING = "string"
+    NUMBER = "number"
+    BOOLEAN = "boolean"
+    DATE = "date"
+
+
+VALID_OPERATORS: dict[ValueType, frozenset[Operator]] = {
+    ValueType.STRING: frozenset(Operator),
+    ValueType.NUMBER: frozenset(Operator) - {Operator.CONTAINS, Operator.STARTS_WITH},
+    ValueType.BOOLEAN: frozenset(
+        {Operator.EQUALS, Operator.NOT_EQUALS, Operator.EXISTS, Operator.NOT_EXISTS}
+    ),
+    ValueType.DATE: frozenset(Operator) - {Operator.CONTAINS, Operator.STARTS_WITH},
+}
+
+# Catalog type -> how a condition compares values.
+CATALOG_VALUE_TYPE: dict[str, ValueType] = {
+    AttributeType.NUMBER: ValueType.NUMBER,
+    AttributeType.BOOLEAN: ValueType.BOOLEAN,
+    AttributeType.DATE: ValueType.DATE,
+    AttributeType.DATETIME: ValueType.DATE,
+}
+
+
+_KEYWORD = re.compile(r"^[A-Za-z_<>=! -]{1,24}$")
+
+
+def _echo(raw: str) -> str:
+    """Quote a mistyped keyword back, unless it could be a value typed in the wrong slot."""
+    return f" '{raw}'" if _KEYWORD.match(raw) else ""
+
+
+def parse_operator(raw: str, *, where: str) -> Operator:
+    key = raw.strip().lower().replace(" ", "_").replace("-", "_")
+    try:
+        return Operator(key)
+    except ValueError:
+        pass
+    if key in _OPERATOR_ALIASES:
+        return _OPERATOR_ALIASES[key]
+    raise InvalidInput(f"{where}: unknown operator{_echo(raw)}.")
+
+
+def parse_value_type(raw: str, *, where: str) -> ValueType:
+    try:
+        return ValueType(raw.strip().lower())
+    except ValueError:
+        raise InvalidInput(f"{where}: unknown value type{_echo(raw)}.") from None
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One condition on a customer attribute (a property or an ID name).
+
+    ``value`` / ``value2`` are kept as the text the user typed; they are converted to the
+    condition's value type when the filter is evaluated (the type may come from the
+    catalog, which parsing does not read).
+    """
+
+    attribute: str
+    operator: Operator
+    value: str = ""
+    value2: str = ""  # upper bound of ``between``
+    type: ValueType | None = None  # None: from the catalog
+
+    @property
+    def label(self) -> str:
+        """A human description that names the attribute but not the value."""
+        return f"{self.attribute} {self.operator.label}"
+
+    @property
+    def label_with_value(self) -> str:
+        """The label with the condition's own value, for showing a principal its own filter."""
+        if not self.operator.takes_value:
+            return self.label
+        if self.operator is Operator.BETWEEN:
+            return f"{self.label} {self.value} and {self.value2}"
+        return f"{self.label} {self.value}"
+
+    def to_compact(self) -> str:
+        attribute = quote(self.attribute, safe="")
+        if self.type is not None:
+            attribute += f"@{self.type.value}"
+        if not self.operator.takes_value:
+            return f"{attribute}:{self.operator.value}"
+        value = self.value
+        if self.operator is Operator.BETWEEN:
+            value = f"{self.value}{BETWEEN_SEPARATOR}{self.value2}"
+        return f"{attribute}:{self.operator.value}:{value}"
+
+    def to_api(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"attribute": self.attribute, "operator": self.operator.value}
+        if self.operator is Operator.BETWEEN:
+            out["value"] = [self.value, self.value2]
+        elif self.operator.takes_value:
+            out["value"] = self.value
+        if self.type is not None:
+            out["type"] = self.type.value
+        return out
+
+
+@dataclass(frozen=True)
+class EventCondition:
+    """ "Has (not) done event X", optionally only counting the last ``within_days`` days."""
+
+    event_type: str
+    within_days: int | None = None
+    done: bool = True
+
+    @property
+    def label(self) -> str:
+        verb = "has done" if self.done else "has not done"
+        tail = f" in the last {self.within_days} days" if self.within_days else ""
+        return f"{verb} {self.event_type}{tail}"
+
+    def to_compact(self) -> str:
+        out = ("" if self.done else "!") + quote(self.event_type, safe="")
+        if self.within_days is not None:
+            out += f":{self.within_days}"
+        return out
+
+    def to_api(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"event_type": self.event_type}
+        if self.within_days is not None:
+            out["within_days"] = self.within_days
+        if not self.done:
+            out["done"] = False
+        return out
