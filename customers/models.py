@@ -165,7 +165,7 @@ class AnonymizationJobItem(models.Model):
     customer = models.ForeignKey(Customer, on_delete=models.SET_NULL, null=True, related_name="+")
     done = models.BooleanField(default=False)
     # Skipped: the customer was on legal hold when its chunk ran (not anonymized).
-    held = models.BooleanField(default=False)
+    held = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         constraints = [

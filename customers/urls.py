@@ -10,4 +10,5 @@ urlpatterns: list = [
     path("export.csv", views.CustomerExportCsvView.as_view(), name="export_csv"),
     path("<int:pk>/", views.CustomerDetailView.as_view(), name="detail"),
     path("", include("customers.anonymization_urls")),
+    path("", include("customers.erasure_urls")),
 ]

@@ -35,6 +35,7 @@ from datamanager.services import catalog_register_seen
 from ..models import AnonymizationJobItem, Customer, CustomerId, Event
 from ..selectors import id_names, id_owner_pick, id_owners
 from ..validation import clean_ids, clean_name, clean_properties, clean_timestamp, to_datetime
+from .suppression import suppression_check
 
 
 @dataclass(frozen=True)
@@ -241,6 +242,7 @@ def customer_identify(*, actor: Principal, ids: Any) -> TrackedCustomer:
     actor.require(Perm.TRACK)
     hard = id_names(actor.project)
     cleaned = clean_ids(ids, known=hard)
+    suppression_check(actor.project, cleaned, hard)  # an erased customer stays erased
 
     def work() -> TrackedCustomer:
         catalog_register_seen(project=actor.project, id_names=cleaned)
@@ -286,6 +288,7 @@ def customer_update(
     if clash:
         raise InvalidInput(f"'{clash[0]}' is a customer ID name; send it in customer_ids.")
     cleaned = clean_ids(ids, known=hard)
+    suppression_check(actor.project, cleaned, hard)  # an erased customer stays erased
 
     def work() -> TrackedCustomer:
         catalog_register_seen(project=actor.project, id_names=cleaned)
@@ -323,6 +326,7 @@ def event_track(
     ts = clean_timestamp(timestamp)
     hard = id_names(actor.project)
     cleaned = clean_ids(ids, known=hard)
+    suppression_check(actor.project, cleaned, hard)  # an erased customer stays erased
     stamp = to_datetime(ts if ts is not None else time.time())
 
     def work() -> Event:

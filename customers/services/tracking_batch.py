@@ -46,6 +46,7 @@ from ..validation import (
     to_datetime,
 )
 from . import tracking_pg as _pg
+from .suppression import IdentitySuppressed, suppressed_positions
 from .tracking import (
     StaleRead,
     anonymized_catalog,
@@ -424,6 +425,14 @@ def tracking_batch(*, actor: Principal, commands: Any) -> list[dict[str, Any]]:
             results.append(cleaned)
         if isinstance(raw, dict) and isinstance(raw.get("command_id"), str | int):
             results[-1]["command_id"] = raw["command_id"]
+    if valid:
+        # An erased customer's hard ID: refused per command, nothing written (issue 17).
+        refused = suppressed_positions(actor.project, [cmd.ids for cmd in valid], hard)
+        for position, id_name in refused.items():
+            results[valid[position].index].update(
+                success=False, errors=IdentitySuppressed(id_name).errors
+            )
+        valid = [cmd for position, cmd in enumerate(valid) if position not in refused]
     if valid:
         _write_with_retry(actor, valid, hard)
     return results
