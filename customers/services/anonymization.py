@@ -39,7 +39,7 @@ from datamanager.catalog import PiiCatalog, catalog_load, catalog_lock
 from datamanager.models import EventType
 from datamanager.services import catalog_register_seen
 
-from ..models import AnonymizationJob, Customer, CustomerId, Event
+from ..models import AnonymizationJob, AnonymizationJobItem, Customer, CustomerId, Event
 from ..selectors import customer_ids_matching, id_names
 from .anonymization_sql import (
     JsonWithoutKeys,
@@ -48,6 +48,8 @@ from .anonymization_sql import (
     random_token_sql,
 )
 from .erasure_ledger import erasure_ledger_record
+from .erasure_receipt import erasure_check_and_receipts
+from .legal_hold import CustomerOnHold, held_customer_pks
 from .tracking import StaleRead, lock_customers, run_retrying
 
 SYSTEM_EVENT_TYPE = "anonymization"
@@ -127,11 +129,32 @@ def _anonymize_chunk(
     )
     if not pks:
         return []
+    # Legal hold (read with the customers locked, as a hold is placed): one customer asked
+    # for is refused; a job skips them and its items say so.
+    held = held_customer_pks(project, pks)
+    if held:
+        if job is None:
+            raise CustomerOnHold(held)
+        AnonymizationJobItem.objects.filter(job=job, customer_id__in=sorted(held)).update(held=True)
+        pks = [pk for pk in pks if pk not in held]
+        if not pks:
+            return []
     plan = plan_after_lock()  # the catalog as committed now, locked against flag saves
     now = timezone.now()
     pii_properties = plan.catalog.customer_properties
     # Outside the database, so a restored backup cannot bring these customers back.
     erasure_ledger_record(project=project, customer_pks=pks, source=source)
+    # While the values are still there: leftovers in what stays, suppressed hard IDs, and
+    # one receipt per customer (names and counts only).
+    erasure_check_and_receipts(
+        actor=actor,
+        customer_pks=pks,
+        catalog=plan.catalog,
+        event_keys=plan.event_keys,
+        source=source,
+        job=job,
+        now=now,
+    )
 
     Customer.objects.filter(pk__in=pks).update(
         properties=JsonWithoutKeys("properties", pii_properties),
