@@ -18,7 +18,9 @@ from django.db import connection
 from django.urls import reverse
 
 from access.models import ApiKey, Project
-from customers.models import AnonymizationJob, Customer, CustomerId, Event
+from access.selectors import principal_for_system
+from customers.models import AnonymizationJob, Customer, CustomerId, ErasureReceipt, Event
+from customers.services import customer_update, event_track
 from customers.tasks import anonymization_job_run
 from tests import factories
 
@@ -62,6 +64,20 @@ def test_demo_customers_leave_no_trace(client: Any, monkeypatch: Any) -> None:
     phones = sorted({c.properties["phone"] for c in customers})
     needles = emails + phones
     assert len(emails) == 24 and len(phones) >= 20
+
+    # Leftovers (issue 17): the removed values copied into what stays, a non-PII note and
+    # a page_visit url of the same customer; the anonymization must clear them too.
+    planter = principal_for_system(project, label="tests")
+    for customer in customers[:6]:
+        email, phone = customer.properties["email"], customer.properties["phone"]
+        ids = {"registered": CustomerId.objects.get(customer=customer, name="registered").value}
+        customer_update(actor=planter, ids=ids, properties={"note": f"Called {phone} today"})
+        event_track(
+            actor=planter,
+            ids=ids,
+            event_type="page_visit",
+            properties={"url": f"https://shop.example.com/unsubscribe?e={email}"},
+        )
 
     # The search finds them before: otherwise it would prove nothing.
     before = "\n".join(every_row_as_text().values())
@@ -110,6 +126,11 @@ def test_demo_customers_leave_no_trace(client: Any, monkeypatch: Any) -> None:
     assert Event.objects.filter(project=project, event_type__name="anonymization").count() == 24
     assert {job.status for job in AnonymizationJob.objects.all()} == {"done"}
     assert {job.source for job in AnonymizationJob.objects.all()} == {"bulk_api", "app", "cli"}
+
+    leftovers = ErasureReceipt.objects.filter(project=project).exclude(leftovers=[])
+    assert leftovers.count() == 6
+    assert all(r.leftovers_cleared for r in leftovers)
+    assert {item["attribute"] for r in leftovers for item in r.leftovers} == {"note", "url"}
 
     after = every_row_as_text()
     leaks = {table: [n for n in needles if n in text] for table, text in after.items()}
