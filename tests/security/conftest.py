@@ -105,6 +105,7 @@ def leak_world(world: World) -> LeakWorld:
         name="Everything but PII",
     )
     _maybe_seed_job(world)
+    _seed_erasure_safeguards(world)
     _fill_access_log(world)
     return LeakWorld(world=world, power_user=power_user, power_key=power_key)
 
@@ -120,6 +121,34 @@ def _fill_access_log(world: World) -> None:
     token = world.project.token
     client.get(reverse("customers:detail", kwargs={"token": token, "pk": world.customer.pk}))
     b"".join(client.get(reverse("customers:export_csv", kwargs={"token": token})))
+
+
+def _seed_erasure_safeguards(world: World) -> None:
+    """Issue 17's pages with content: a customer that held canaries (in PII attributes and
+    as leftovers in a note and a url) anonymized by a job (receipts on the job page, its
+    profile and the JSON), a suppressed hard ID, and a legal hold on another customer."""
+    from customers.services.anonymization_jobs import (
+        anonymization_job_create,
+        anonymization_job_run_all,
+    )
+    from customers.services.legal_hold import legal_hold_place
+    from tests.conftest import CANARY_EMAIL, CANARY_NAME
+
+    erased = factories.track_customer(
+        world.project,
+        {"registered": "erased-victim@example.org"},
+        {"email": CANARY_EMAIL, "first_name": CANARY_NAME, "note": f"Called {CANARY_NAME}"},
+        [("page_visit", {"url": f"https://shop.example.com/?e={CANARY_EMAIL}"})],
+    )
+    held = factories.track_customer(
+        world.project, {"registered": "held-victim@example.org"}, {"plan": "free"}
+    )
+    actor = factories.principal_of(world.admin, world.project)
+    legal_hold_place(actor=actor, customer_pk=held.pk, reason="Case 2026-17")
+    job = anonymization_job_create(
+        actor=actor, customers=[erased.pk, held.pk], source="app", start=False
+    )
+    anonymization_job_run_all(job_id=job.pk)
 
 
 def _maybe_seed_job(world: World) -> None:
