@@ -237,6 +237,12 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=5, help="Events per customer.")
     parser.add_argument("--chunk-size", type=int, default=1000)
     parser.add_argument("--keep", action="store_true", help="Keep the database afterwards.")
+    parser.add_argument(
+        "--checks-off",
+        action="store_true",
+        help="Also run the service on a third copy with the erasure checks (leftover check, "
+        "suppression) switched off, to show what they cost.",
+    )
     args = parser.parse_args()
 
     url = os.environ.get("DATABASE_URL", "")
@@ -255,13 +261,22 @@ def main() -> None:
     suffix = int(time.time())
     raw_project = make_project(f"bench-raw-{suffix}")
     service_project = make_project(f"bench-service-{suffix}")
+    projects = [raw_project, service_project]
+    if args.checks_off:
+        from customers.models import ErasureSettings
+
+        off_project = make_project(f"bench-checks-off-{suffix}")
+        ErasureSettings.objects.create(
+            project=off_project, remove_leftovers=False, suppress_erased_ids=False
+        )
+        projects.append(off_project)
     started = time.perf_counter()
-    for project in (raw_project, service_project):
+    for project in projects:
         fill(project, args.customers, args.events)
     with connection.cursor() as c:
         c.execute("VACUUM ANALYZE")  # autocommit: statistics as production would have them
     print(
-        f"generated 2 x {args.customers:,} customers x {args.events} events "
+        f"generated {len(projects)} x {args.customers:,} customers x {args.events} events "
         f"in {time.perf_counter() - started:.1f}s"
     )
 
@@ -270,6 +285,11 @@ def main() -> None:
     with timed() as by_service:
         service(service_project, args.chunk_size)
     raw_seconds, service_seconds = raw.seconds, by_service.seconds
+    off_seconds = None
+    if args.checks_off:
+        with timed() as checks_off:
+            service(off_project, args.chunk_size)
+        off_seconds = checks_off.seconds
 
     raw_state, service_state = state(raw_project), state(service_project)
     assert raw_state == service_state, (raw_state, service_state)
@@ -286,6 +306,11 @@ def main() -> None:
         f"| service, bulk job (chunks of {args.chunk_size}) | {service_seconds:.2f} "
         f"| {service_rate:,.0f} |"
     )
+    if off_seconds is not None:
+        print(
+            f"| service, erasure checks off (no leftover check, no suppression) "
+            f"| {off_seconds:.2f} | {n / off_seconds:,.0f} |"
+        )
     print(f"\nratio service / raw SQL throughput: {service_rate / raw_rate:.2f}x")
     print(f"end state (identical for both copies): {raw_state}")
 
