@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -124,15 +125,47 @@ def clean_properties(properties: Any, *, what: str = "properties") -> dict[str, 
     return dict(properties)
 
 
+# ISO 8601 date-time in the extended format (`docs/add-event`): a date, "T", a time with
+# optional seconds and fraction, optionally "Z" or an offset. Without an offset it is UTC.
+_ISO_DATETIME = re.compile(
+    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?(?:[Zz]|[+-]\d{2}(?::?\d{2})?)?",
+    re.ASCII,
+)
+
+
 def clean_timestamp(value: Any, *, what: str = "timestamp") -> float | None:
+    """Seconds since the epoch from a number (fractions allowed) or an ISO 8601 string."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidInput(f"{what} must be a number of seconds since the epoch.")
-    ts = float(value)
+    if isinstance(value, str):
+        ts = _iso_seconds(value, what=what)
+    elif isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidInput(_timestamp_message(what))
+    else:
+        ts = float(value)
     if not math.isfinite(ts) or not MIN_TIMESTAMP <= ts < MAX_TIMESTAMP:
         raise InvalidInput(f"{what} is out of range.")
     return ts
+
+
+def _timestamp_message(what: str) -> str:
+    return (
+        f"{what} must be a number of seconds since the epoch or an ISO 8601 date-time "
+        "such as 2026-11-30T12:00:00Z."
+    )
+
+
+def _iso_seconds(text: str, *, what: str) -> float:
+    message = _timestamp_message(what)
+    if len(text) > 40 or not _ISO_DATETIME.fullmatch(text):
+        raise InvalidInput(message)
+    try:
+        parsed = datetime.fromisoformat(text.replace(",", ".").upper())
+    except ValueError as exc:  # 2026-13-45T99:00 has the shape but is no date
+        raise InvalidInput(message) from exc
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
 
 
 def to_datetime(ts: float) -> datetime:

@@ -3,12 +3,13 @@
 from csp.decorators import csp_update
 from django.contrib import admin
 from django.contrib.auth import urls as auth_urls
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from access import views as access_views
 from access import views_account as access_views_account
 from access import views_invitations as access_views_invitations
+from access.api.fallback_views import api_not_found, out_of_scope
 
 project_pages = [
     path("", include("access.urls")),
@@ -17,11 +18,14 @@ project_pages = [
     path("access-log/", include("accountability.urls")),
 ]
 
-data_api = [
+data_api: list[URLPattern | URLResolver] = [
     path("customers/", include("customers.api.data_urls")),
     path("customers/", include("customers.api.anonymize_urls")),
     path("customers/", include("accountability.api_urls")),
     path("data-manager/", include("datamanager.api.urls")),
+    # In the SDK but not about customer data (docs/api-compatibility.md).
+    re_path(r"^catalogs(?:/(?P<rest>.*))?$", out_of_scope("catalogs")),
+    re_path(r"^analyses(?:/(?P<rest>.*))?$", out_of_scope("analyses")),
 ]
 
 # drf-spectacular's Swagger page has one inline <style> (box-sizing, background): allowed by
@@ -71,6 +75,8 @@ urlpatterns = [
     # The split view serves its start-up script from this URL (?script), so the page runs
     # under the Content-Security-Policy's script-src 'self' (the inline one stayed blank).
     path("api/docs/", swagger_page, name="api-docs"),
+    # Last: every other path under the API answers JSON, also with DEBUG on.
+    re_path(r"^(?:track|data)/(?P<rest>.*)$", api_not_found),
 ]
 
 handler404 = "access.api.exceptions.api_aware_page_not_found"

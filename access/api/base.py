@@ -42,7 +42,8 @@ class ProjectKeyPermission(permissions.BasePermission):
         key = request.auth
         assert key is None or isinstance(key, ApiKey)
         if key is None:
-            raise exceptions.NotAuthenticated("Authentication credentials were not provided.")
+            # Exponea's wording (reference/tracking-api-authorization-errors).
+            raise exceptions.NotAuthenticated("Access key not provided")
         # The key's project was loaded with the key: no query. An unknown, malformed or
         # foreign token answers exactly the same 404, so a key cannot probe for projects.
         if not _token_matches(view.kwargs.get("token"), key.project.token):

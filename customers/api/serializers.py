@@ -47,6 +47,7 @@ class AuthErrorSerializer(serializers.Serializer):
 
 class SystemTimeSerializer(serializers.Serializer):
     success = serializers.BooleanField()
+    errors = serializers.ListField(child=serializers.CharField())  # type: ignore[assignment]
     time = serializers.FloatField(help_text="Server time in seconds since the epoch.")
 
 
@@ -56,16 +57,20 @@ class SystemTimeSerializer(serializers.Serializer):
 class CustomerUpdateRequest(serializers.Serializer):
     customer_ids = CustomerIdsField()
     properties = PropertiesField(required=False)
-    update_timestamp = serializers.FloatField(
-        required=False, allow_null=True, help_text="Seconds since the epoch."
+    update_timestamp = serializers.JSONField(
+        required=False,
+        allow_null=True,
+        help_text="Seconds since the epoch (a number) or an ISO 8601 date-time string.",
     )
 
 
 class EventTrackRequest(serializers.Serializer):
     customer_ids = CustomerIdsField()
     event_type = serializers.CharField(max_length=128)
-    timestamp = serializers.FloatField(
-        required=False, allow_null=True, help_text="Seconds since the epoch; default: now."
+    timestamp = serializers.JSONField(
+        required=False,
+        allow_null=True,
+        help_text="Seconds since the epoch (a number) or an ISO 8601 date-time; default: now.",
     )
     properties = PropertiesField(required=False, allow_null=True)
 
@@ -166,23 +171,28 @@ class ExportAttributeSerializer(serializers.Serializer):
 
 
 class ExportRequest(serializers.Serializer):
-    format = serializers.ChoiceField(choices=["native_json", "csv"], required=False)
+    format = serializers.ChoiceField(choices=["native_json", "table_json", "csv"], required=False)
     attributes = serializers.JSONField(
         required=False,
         help_text=(
-            "The columns: a list of {type: id, id} / {type: property, property}, or Exponea's "
-            "{type: 'list', list: [...]}. Default: every ID name, then every property."
+            "The columns: Exponea's {type: 'some', list: [{type: id, id} | {type: property, "
+            "property}]} or {type: 'properties_and_ids'} (the default: every ID name, then "
+            "every property)."
         ),
     )
     filter = serializers.JSONField(
         required=False,
         allow_null=True,
         help_text=(
-            "The customer filter: {conditions: [{attribute, operator, value}], events: "
-            "[{event_type, within_days, done}]}. Keys without Personal data may not use PII "
-            "attributes."
+            "Exponea's {type: 'all'}, or (an extension) the customer filter: {conditions: "
+            "[{attribute, operator, value}], events: [{event_type, within_days, done}]}. Keys "
+            "without Personal data may not use PII attributes."
         ),
     )
+    execution_time = serializers.JSONField(
+        required=False, help_text="Seconds or ISO 8601; not in the future."
+    )
+    timezone = serializers.CharField(required=False, help_text="An IANA time zone name.")
 
 
 class ExportResponse(serializers.Serializer):

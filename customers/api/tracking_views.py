@@ -52,7 +52,7 @@ class CustomerUpdateView(TrackingView):
             properties=body.get("properties"),
             update_timestamp=body.get("update_timestamp"),
         )
-        return Response({"success": True})
+        return Response({"errors": [], "success": True})
 
 
 class EventTrackView(TrackingView):
@@ -72,7 +72,7 @@ class EventTrackView(TrackingView):
             timestamp=body.get("timestamp"),
             properties=body.get("properties"),
         )
-        return Response({"success": True})
+        return Response({"errors": [], "success": True})
 
 
 class BatchView(TrackingView):
@@ -89,6 +89,9 @@ class BatchView(TrackingView):
     )
     def post(self, request: Request, token: str) -> Response:
         body = body_object(request)
+        if body.get("commands") == []:
+            # Exponea's answer (reference/tracking-api-request-body-errors), in our shape.
+            raise InvalidInput("No commands")
         start = time.time()
         results = tracking_batch(actor=self.principal, commands=body.get("commands"))
         return Response(
@@ -108,4 +111,4 @@ class SystemTimeView(ProjectAPIView):
         responses={200: s.SystemTimeSerializer, **error_responses()},
     )
     def get(self, request: Request, token: str) -> Response:
-        return Response({"success": True, "time": time.time()})
+        return Response({"errors": [], "success": True, "time": time.time()})
