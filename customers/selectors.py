@@ -62,19 +62,6 @@ def id_owners(principal: Principal, keys: Iterable[IdKey]) -> dict[IdKey, int]:
     return {(name, value): customer_id for name, value, customer_id in rows}
 
 
-def customer_ids_matching(project: Project, ids: Mapping[str, str]) -> dict[IdKey, int]:
-    """Map each given ``(name, value)`` that exists in the project to its customer's id."""
-    if not ids:
-        return {}
-    condition = Q()
-    for name, value in ids.items():
-        condition |= Q(name=name, value=value)
-    rows = CustomerId.objects.filter(condition, project=project).values_list(
-        "name", "value", "customer_id"
-    )
-    return {(name, value): customer_id for name, value, customer_id in rows}
-
-
 def id_owner_pick(owners: Mapping[IdKey, int], hard: Mapping[str, bool]) -> int | None:
     """The customer that IDs name, among the customers ``owners`` maps them to.
 

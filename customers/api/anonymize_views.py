@@ -85,9 +85,7 @@ class AnonymizeBulkView(AnonymizationAPIView):
     )
     def post(self, request: Request, token: str) -> Response:
         data = _validated(s.AnonymizeBulkRequest, request)
-        resolved = anonymization_entries_resolve(
-            project=self.principal.project, entries=data["customers"]
-        )
+        resolved = anonymization_entries_resolve(actor=self.principal, entries=data["customers"])
         customers = [pk for pk in resolved if pk is not None]
         not_found = [position for position, pk in enumerate(resolved) if pk is None]
         job = anonymization_job_create(

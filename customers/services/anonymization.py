@@ -40,7 +40,7 @@ from datamanager.models import EventType
 from datamanager.services import catalog_register_seen
 
 from ..models import AnonymizationJob, AnonymizationJobItem, Customer, CustomerId, Event
-from ..selectors import customer_ids_matching, id_names
+from ..selectors import customer_pk_for_ids
 from .anonymization_sql import (
     JsonWithoutKeys,
     events_with_any_key,
@@ -336,16 +336,6 @@ def customer_survivor(project: Any, customer_pk: int) -> int | None:
     return None
 
 
-def _owner_of_ids(project: Any, ids: Mapping[str, str]) -> int | None:
-    """As tracking would resolve them: a hard ID's customer wins over a soft ID's."""
-    matches = customer_ids_matching(project, ids)
-    if not matches:
-        return None
-    hard = id_names(project)
-    hits = sorted((not hard.get(name, False), name, cid) for (name, _), cid in matches.items())
-    return hits[0][2]
-
-
 def customer_anonymize_one(
     *,
     actor: Principal,
@@ -368,7 +358,7 @@ def customer_anonymize_one(
 
     def find() -> int | None:
         if ids is not None:
-            return _owner_of_ids(project, ids)
+            return customer_pk_for_ids(actor, ids)  # the one tie-break, as bulk and the API
         assert customer_pk is not None
         return customer_survivor(project, customer_pk)
 

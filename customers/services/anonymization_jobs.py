@@ -34,8 +34,8 @@ from access.principal import Principal
 from access.selectors import principal_for_api_key, principal_for_system, principal_for_user
 from access.services import audit_record
 
-from ..models import AnonymizationJob, AnonymizationJobItem, Customer, CustomerId
-from ..selectors import id_names
+from ..models import AnonymizationJob, AnonymizationJobItem, Customer
+from ..selectors import customer_pks_for_ids, id_names
 from ..signals import anonymization_job_queued
 from ..validation import clean_ids
 from .anonymization import (
@@ -54,14 +54,16 @@ logger = logging.getLogger(__name__)
 
 
 def anonymization_entries_resolve(
-    *, project: Any, entries: Sequence[Mapping[str, Any]]
+    *, actor: Principal, entries: Sequence[Mapping[str, Any]]
 ) -> list[int | None]:
     """Resolve bulk entries to internal customer ids (``None`` = not found), by position.
 
     Each entry is ``{"customer_ids": {name: value}}`` or ``{"internal_id": "123"}``; shapes
-    are checked first and an error names the position, never a value. Lookups are one query
-    per ID name, whatever the number of entries.
+    are checked first and an error names the position, never a value. IDs are resolved by
+    :func:`~customers.selectors.customer_pks_for_ids` (one query, the tie-break that single
+    anonymization, the API and tracking use), internal ids in one more query.
     """
+    project = actor.project
     known = id_names(project)
     parsed: list[dict[str, str] | int | None] = []
     for position, entry in enumerate(entries):
@@ -84,17 +86,7 @@ def anonymization_entries_resolve(
         else:
             raise InvalidInput(f"{where} must have exactly one of 'customer_ids' or 'internal_id'.")
 
-    by_name: dict[str, set[str]] = {}
-    for item in parsed:
-        if isinstance(item, dict):
-            for name, value in item.items():
-                by_name.setdefault(name, set()).add(value)
-    owners: dict[tuple[str, str], int] = {}
-    for name, values in by_name.items():
-        rows = CustomerId.objects.filter(
-            project=project, name=name, value__in=sorted(values)
-        ).values_list("value", "customer_id")
-        owners.update({(name, value): cid for value, cid in rows})
+    by_ids = iter(customer_pks_for_ids(actor, [i for i in parsed if isinstance(i, dict)]))
     internal = {i for i in parsed if isinstance(i, int)}
     existing = set(
         Customer.objects.filter(project=project, pk__in=sorted(internal)).values_list(
@@ -105,13 +97,7 @@ def anonymization_entries_resolve(
     resolved: list[int | None] = []
     for item in parsed:
         if isinstance(item, dict):
-            # As tracking would: a hard ID's customer wins over a soft ID's.
-            hits = sorted(
-                (not known.get(name, False), name, owners[(name, value)])
-                for name, value in item.items()
-                if (name, value) in owners
-            )
-            resolved.append(hits[0][2] if hits else None)
+            resolved.append(next(by_ids))
         elif isinstance(item, int):
             resolved.append(item if item in existing else None)
         else:

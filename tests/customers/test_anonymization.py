@@ -155,7 +155,7 @@ def test_json_without_keys_on_this_database(world: World, keys: list[str], expec
 def test_entries_resolve_by_position_with_hard_ids_winning(world: World) -> None:
     soft = factories.track_customer(world.project, {"cookie": "only-cookie"})
     resolved = anonymization_entries_resolve(
-        project=world.project,
+        actor=factories.system(world.project),
         entries=[
             {"customer_ids": {"registered": CANARY_EMAIL}},
             {"customer_ids": {"registered": "nobody@x.test"}},
@@ -180,7 +180,9 @@ def test_entries_resolve_by_position_with_hard_ids_winning(world: World) -> None
 )
 def test_entries_resolve_refuses_malformed_entries_by_position(world: World, entry: Any) -> None:
     with pytest.raises(InvalidInput) as exc:
-        anonymization_entries_resolve(project=world.project, entries=[{"internal_id": "1"}, entry])
+        anonymization_entries_resolve(
+            actor=factories.system(world.project), entries=[{"internal_id": "1"}, entry]
+        )
     assert "customers[1]" in exc.value.message
 
 

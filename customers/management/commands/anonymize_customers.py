@@ -149,7 +149,7 @@ class Command(BaseCommand):
                 batch = entries[start : start + RESOLVE_BATCH]
                 try:
                     resolved = anonymization_entries_resolve(
-                        project=actor.project, entries=[entry for _, entry in batch]
+                        actor=actor, entries=[entry for _, entry in batch]
                     )
                 except DomainError as exc:
                     raise CommandError(_with_line_numbers(exc.message, batch)) from exc
