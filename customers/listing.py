@@ -7,9 +7,6 @@ attribute come last in both directions.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -17,14 +14,16 @@ from typing import Any
 from django.db.models import F, Q, QuerySet
 
 from access.errors import InvalidInput
-from access.json_input import loads_bounded
 from datamanager.masking import Masker
 
+from .cursors import decode_cursor as decode_token
+from .cursors import encode_cursor
 from .filters import JsonTypedValue, ValueType
 from .models import Customer
 from .selectors import AttributeInfo
 
 ID_SORT = "id"
+INVALID_PAGE_LINK = "The page link is not valid; start again from the first page."
 PAGE_SIZES = (25, 50, 100)
 _SORT_TYPES: dict[str, ValueType] = {
     "number": ValueType.NUMBER,
@@ -80,19 +79,9 @@ def resolve_sort(
     return _SORT_TYPES.get(info.type, ValueType.STRING) if info else ValueType.STRING
 
 
-def encode_cursor(value: Any, pk: int) -> str:
-    raw = json.dumps([value, pk], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
 def decode_cursor(raw: str, value_type: ValueType | None) -> tuple[Any, int]:
-    try:
-        padded = raw + "=" * (-len(raw) % 4)
-        value, pk = loads_bounded(
-            base64.urlsafe_b64decode(padded.encode()).decode("utf-8"), levels=1
-        )
-    except (ValueError, TypeError, binascii.Error):
-        raise InvalidInput("The page link is not valid; start again from the first page.") from None
+    """A page link's ``(sort value, id)``, the value of the sorted column's type."""
+    value, pk = decode_token(raw, invalid=INVALID_PAGE_LINK)
     ok_types: dict[ValueType | None, tuple[type, ...]] = {
         None: (int,),
         ValueType.NUMBER: (int, float),
@@ -104,8 +93,8 @@ def decode_cursor(raw: str, value_type: ValueType | None) -> tuple[Any, int]:
         isinstance(value, ok_types[value_type])
         and not (value_type is ValueType.NUMBER and isinstance(value, bool))
     )
-    if not isinstance(pk, int) or isinstance(pk, bool) or not value_ok:
-        raise InvalidInput("The page link is not valid; start again from the first page.")
+    if not value_ok:
+        raise InvalidInput(INVALID_PAGE_LINK)
     return value, pk
 
 

@@ -9,10 +9,7 @@ evaluated.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
-import json
 from typing import Any
 from urllib.parse import urlencode
 
@@ -28,7 +25,6 @@ from django.utils.decorators import method_decorator
 from django.views.generic import TemplateView
 
 from access.errors import InvalidInput
-from access.json_input import loads_bounded
 from access.permissions import Perm
 from access.views_base import ProjectViewMixin
 from accountability.models import Channel
@@ -36,6 +32,7 @@ from accountability.services import access_record_shown
 from datamanager.masking import Masker
 from exponea_pii.db_router import replica_reads
 
+from .cursors import decode_cursor, encode_cursor
 from .filters import CustomerFilter, customers_matching
 from .forms import OPERATOR_CHOICES, TYPE_CHOICES, ColumnsForm, builder_rows
 from .listing import ID_SORT, PAGE_SIZES, Sort, customer_page, resolve_sort
@@ -250,20 +247,15 @@ class CustomerExportCsvView(CustomerPageMixin):
         return response
 
 
-def _encode_event_cursor(timestamp: dt.datetime, pk: int) -> str:
-    raw = json.dumps([timestamp.isoformat(), pk]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
 def _decode_event_cursor(raw: str) -> tuple[dt.datetime, int]:
+    invalid = "The page link is not valid; start again from the newest."
+    iso, pk = decode_cursor(raw, invalid=invalid)
     try:
-        padded = raw + "=" * (-len(raw) % 4)
-        iso, pk = loads_bounded(base64.urlsafe_b64decode(padded.encode()).decode("utf-8"), levels=1)
         timestamp = dt.datetime.fromisoformat(iso)
-    except (ValueError, TypeError, binascii.Error):
-        raise InvalidInput("The page link is not valid; start again from the newest.") from None
-    if not isinstance(pk, int) or timestamp.tzinfo is None:
-        raise InvalidInput("The page link is not valid; start again from the newest.")
+    except (ValueError, TypeError):
+        raise InvalidInput(invalid) from None
+    if timestamp.tzinfo is None:
+        raise InvalidInput(invalid)
     return timestamp, pk
 
 
@@ -320,7 +312,7 @@ class CustomerDetailView(CustomerPageMixin, TemplateView):
                 + urlencode(
                     [
                         *type_pairs,
-                        ("before", _encode_event_cursor(events[-1].timestamp, events[-1].pk)),
+                        ("before", encode_cursor(events[-1].timestamp.isoformat(), events[-1].pk)),
                     ]
                 )
                 + "#timeline"
