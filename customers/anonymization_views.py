@@ -22,6 +22,7 @@ from django.views.generic import TemplateView
 from access.permissions import Perm
 from access.views_base import ProjectViewMixin
 
+from .filters import CustomerFilter, customers_matching
 from .models import AnonymizationJob
 from .selectors import customer_get, customers_for
 from .services.anonymization import anonymization_preview, customer_anonymize_one
@@ -103,8 +104,6 @@ class BulkAnonymizeView(AnonymizationViewMixin, TemplateView):
         return redirect(self.list_url())
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        from .filters import CustomerFilter, customers_matching
-
         querystring = request.POST.get("filter", "").lstrip("?")
         all_matching = request.POST.get("all_matching") == "1"
         selected = _selected_ids(request.POST.getlist("customer"))

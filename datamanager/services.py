@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from access.errors import Forbidden, InvalidInput, NotFound
 from access.models import Project
+from access.permissions import Perm
 from access.principal import Principal
 from access.services import audit_record
 
@@ -307,8 +308,6 @@ def catalog_changes_apply(
     old and new flag/type/description, who) and the cached catalog is invalidated, so
     masking sees the change on the very next request. Needs ``manage_data``.
     """
-    from access.permissions import Perm
-
     actor.require(Perm.MANAGE_DATA)
     project = actor.project
     # Exclusive against anonymizations reading their plan (docs/architecture.md).

@@ -30,6 +30,7 @@ from tqdm import tqdm
 from access.errors import DomainError
 from access.models import Project
 from access.selectors import principal_for_system
+from customers.filters import CustomerFilter, customers_matching
 from customers.models import AnonymizationJob
 from customers.services.anonymization import chunk_size
 from customers.services.anonymization_jobs import (
@@ -162,8 +163,6 @@ class Command(BaseCommand):
             count = len(customers)
             what = f"{count} customer{'s' if count != 1 else ''} listed in {options['file'].name}"
         else:
-            from customers.filters import CustomerFilter, customers_matching
-
             customer_filter = CustomerFilter.from_string(options["filter_string"])
             customers = customers_matching(actor, customer_filter).filter(
                 anonymized_at__isnull=True
