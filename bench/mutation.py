@@ -112,11 +112,6 @@ TARGETS = [
         (EVERY_TYPE, "tests/customers/test_export_engine.py", "tests/customers/test_export_csv.py"),
     ),
     Target(
-        "customers/services/api_export.py",
-        ("x_customer_export_api_record",),
-        (EVERY_TYPE, "tests/api/test_data_api.py"),
-    ),
-    Target(
         "customers/api/data_views.py",
         ("x__rows",),
         (EVERY_TYPE, "tests/api/test_data_api.py"),
