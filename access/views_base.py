@@ -95,7 +95,7 @@ class ProjectViewMixin(LoginRequiredMixin, View):
             "principal": self.principal,
             "error": exc,
             "refused_attribute": refused,
-            "title": f"'{refused}' is personal data" if refused else self.error_title,
+            "title": self.error_title,
             "outcome": self.error_outcome,
             "back_url": reverse(self.error_back_url_name, kwargs={"token": self.project.token}),
             "back_label": self.error_back_label,
