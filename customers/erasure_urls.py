@@ -10,5 +10,5 @@ urlpatterns = [
     path("holds/", views.LegalHoldListView.as_view(), name="holds"),
     path("holds/suppression/lift/", views.SuppressionLiftView.as_view(), name="suppression_lift"),
     path("holds/settings/", views.ErasureSettingsView.as_view(), name="erasure_settings"),
-    path("receipts/<uuid:public_id>.json", views.ReceiptJsonView.as_view(), name="receipt_json"),
+    path("receipts/<uuid:receipt_id>.json", views.ReceiptJsonView.as_view(), name="receipt_json"),
 ]

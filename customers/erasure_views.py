@@ -121,7 +121,7 @@ class ReceiptJsonView(ProjectViewMixin):
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         receipt = (
-            ErasureReceipt.objects.filter(project=self.project, public_id=kwargs["public_id"])
+            ErasureReceipt.objects.filter(project=self.project, public_id=kwargs["receipt_id"])
             .select_related("job")
             .first()
         )

@@ -90,7 +90,7 @@ def test_receipt_page_and_json_name_attributes_only(world: World, leftovers: Cus
     assert "Erasure receipt" in page and "<code>page_visit.url</code> (1)" in page
     assert_no_canary(page)
     download = client.get(
-        reverse("customers:receipt_json", kwargs={"token": token, "public_id": receipt.public_id})
+        reverse("customers:receipt_json", kwargs={"token": token, "receipt_id": receipt.public_id})
     )
     assert download.status_code == 200
     assert "attachment" in download["Content-Disposition"]
@@ -103,7 +103,7 @@ def test_receipt_page_and_json_name_attributes_only(world: World, leftovers: Cus
     marketer = Client()
     marketer.force_login(world.marketer)
     again = marketer.get(
-        reverse("customers:receipt_json", kwargs={"token": token, "public_id": receipt.public_id})
+        reverse("customers:receipt_json", kwargs={"token": token, "receipt_id": receipt.public_id})
     )
     assert again.status_code == 200 and again.json() == document
     # Another project's member gets a 404.
@@ -112,7 +112,7 @@ def test_receipt_page_and_json_name_attributes_only(world: World, leftovers: Cus
     assert (
         outsider.get(
             reverse(
-                "customers:receipt_json", kwargs={"token": token, "public_id": receipt.public_id}
+                "customers:receipt_json", kwargs={"token": token, "receipt_id": receipt.public_id}
             )
         ).status_code
         == 404
