@@ -452,7 +452,13 @@ def catalog_changes_apply(
         _label(c.event_type, c.attribute) for c in applied if c.field == "pii" and c.new is True
     ]
     if flagged:
-        pii_flagged.send(sender=None, project=project, actor=actor, attributes=flagged)
+        # After commit, when the catalog lock is released: the clean-up job's items lock
+        # customer rows, and an anonymization holds its customers while it waits for the
+        # catalog lock, so doing it inside this transaction inverted the lock order
+        # (customers, then catalog) and deadlocked (found by bench/soak_concurrency.py).
+        transaction.on_commit(
+            lambda: pii_flagged.send(sender=None, project=project, actor=actor, attributes=flagged)
+        )
     return CatalogChangeResult(changes=applied)
 
 

@@ -280,12 +280,22 @@ def _queue_after_commit(job_pk: int) -> None:
 
 def on_pii_flagged(*, project: Any, actor: Principal, attributes: Sequence[str], **_: Any) -> None:
     """A catalog save flagged ``attributes`` as PII: customers anonymized before it still
-    hold them, so queue a job (in the save's transaction) that removes them.
+    hold them, so queue a job that removes them.
 
-    The items are every anonymized customer of the project, read after the save took the
-    catalog lock exclusively: an anonymization still running has committed by then, and
-    one starting later reads the new catalog itself.
+    Runs once the save has committed (``transaction.on_commit``), in a transaction of its
+    own. The items are every anonymized customer of the project, read after the save's
+    commit: an anonymization that held the catalog lock before the save had committed by
+    then, and one that took it after reads the new catalog itself. Residual: a crash
+    between the save's commit and this job's commit loses the clean-up (the values stay
+    masked, as every PII value is; unflagging and flagging again redoes it).
     """
+    with transaction.atomic():
+        _pii_flag_cleanup_job_create(project=project, actor=actor, attributes=attributes)
+
+
+def _pii_flag_cleanup_job_create(
+    *, project: Any, actor: Principal, attributes: Sequence[str]
+) -> None:
     anonymized = Customer.objects.filter(project=project, anonymized_at__isnull=False)
     if not anonymized.exists():
         return
