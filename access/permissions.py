@@ -20,6 +20,9 @@ class Perm(StrEnum):
     MANAGE_ACCESS = "manage_access"
     # Read the personal-data access log: who saw whose PII, when, how and why.
     VIEW_ACCESS_LOG = "view_access_log"
+    # Ask for a temporary reveal of one customer's personal data, with a reason
+    # (accountability/: break-glass). Meaningless alongside Personal data; no API key has it.
+    REQUEST_PERSONAL_DATA = "request_personal_data"
     # API keys only: tracking is not something a signed-in user does.
     TRACK = "track"
 
@@ -32,6 +35,7 @@ PROJECT_PERMISSIONS: list[tuple[str, str | StrOrPromise]] = [
     (Perm.MANAGE_DATA, "Data manager"),
     (Perm.MANAGE_ACCESS, "Access management"),
     (Perm.VIEW_ACCESS_LOG, "Access log"),
+    (Perm.REQUEST_PERSONAL_DATA, "Request personal data"),
 ]
 
 # Built-in roles per project: name -> permissions. Admins may compose custom roles.
