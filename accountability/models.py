@@ -108,3 +108,105 @@ class TrailSeal(AppendOnly):
 
     def __str__(self) -> str:
         return f"{self.log} seal {self.first_id}..{self.last_id}"
+
+
+class RevealPolicy(models.Model):
+    """A project's choice for temporary reveals: granted at once, or after approval."""
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="+")
+    requires_approval = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(default=timezone.now)
+    updated_by_label = models.CharField(max_length=200, blank=True)
+
+    def __str__(self) -> str:
+        return f"reveal policy of {self.project_id}"
+
+
+class RevealStatus(models.TextChoices):
+    PENDING = "pending", "Waiting for approval"
+    GRANTED = "granted", "Granted"
+    DENIED = "denied", "Denied"
+    ENDED = "ended", "Ended early"
+
+
+class TemporaryReveal(models.Model):
+    """A member's time-limited access to one customer's personal data, with a reason.
+
+    ``customer_id`` is the customer's internal id (no foreign key: this app sits below
+    ``customers``). A reveal is in force while ``status`` is granted and ``now`` lies in
+    ``[granted_at, expires_at)``; the window is checked on the server at every request.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    customer_id = models.BigIntegerField()
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    user_label = models.CharField(max_length=200)
+    reason = models.TextField()
+    minutes = models.PositiveSmallIntegerField()
+    status = models.CharField(max_length=16, choices=RevealStatus.choices)
+    requested_at = models.DateTimeField()
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by_label = models.CharField(max_length=200, blank=True)
+    granted_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        indexes = [
+            models.Index(fields=["project", "user", "customer_id"], name="reveal_member_customer"),
+            models.Index(fields=["project", "-requested_at"], name="reveal_project_time"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(minutes__gte=5, minutes__lte=60), name="reveal_minutes"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="granted")
+                | Q(granted_at__isnull=False, expires_at__isnull=False),
+                name="reveal_granted_has_window",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"reveal {self.pk} of customer {self.customer_id} to {self.user_label}"
+
+    def in_force(self, now: Any) -> bool:
+        return (
+            self.status == RevealStatus.GRANTED
+            and self.granted_at is not None
+            and self.expires_at is not None
+            and self.granted_at <= now < self.expires_at
+        )
+
+
+class AccessReview(AppendOnly):
+    """A completed access review: who recorded it, when, and a note."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    reviewer_label = models.CharField(max_length=200)
+    note = models.TextField(blank=True)
+    # How many members and keys could see personal data when it was recorded.
+    holders = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"access review {self.pk} by {self.reviewer_label}"
+
+
+class TrailVerification(AppendOnly):
+    """One run of ``verify_audit_trail``: when, and whether both chains held."""
+
+    ok = models.BooleanField()
+    summary = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return (
+            f"trail verification {self.created_at:%Y-%m-%d %H:%M} {'OK' if self.ok else 'FAILED'}"
+        )
