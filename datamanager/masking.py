@@ -6,7 +6,9 @@ Personal data permission. HTML, JSON, CSV and error messages all go through it.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from access.errors import PiiFieldRefused
@@ -50,22 +52,48 @@ def is_masked(value: object) -> bool:
     return isinstance(value, Masked)
 
 
-class Masker:
-    """Masks PII values for a principal who may not see personal data; passes them otherwise."""
+@dataclass(frozen=True)
+class RevealGrant:
+    """A temporary reveal in force: one customer's values for one member, until ``expires_at``.
 
-    def __init__(self, catalog: PiiCatalog, *, can_see_personal_data: bool) -> None:
+    Found by ``accountability.services.reveal_masker`` (the member, the customer and the
+    window checked on the server at every request); only the profile of ``customer_pk``
+    builds a masker with one.
+    """
+
+    reveal_id: int
+    customer_pk: int
+    reason: str
+    expires_at: dt.datetime
+
+
+class Masker:
+    """Masks PII values for a principal who may not see personal data; passes them otherwise.
+
+    With a :class:`RevealGrant` (a member without Personal data, one customer's profile)
+    values pass as for Personal data, but every refusal stays as without it: a reveal
+    never allows filtering, sorting, sampling or exporting by PII.
+    """
+
+    def __init__(
+        self, catalog: PiiCatalog, *, can_see_personal_data: bool, reveal: RevealGrant | None = None
+    ) -> None:
         self.catalog = catalog
-        self.can_see_personal_data = can_see_personal_data
+        # The standing permission decides refusals and export plans; values may also pass
+        # through a temporary reveal.
+        self.standing_personal_data = can_see_personal_data
+        self.reveal = None if can_see_personal_data else reveal
+        self.can_see_personal_data = can_see_personal_data or self.reveal is not None
         # PII names whose value this masker let through (customer names, "type.attribute"
         # for events): what the personal-data access log records (accountability/).
         self.revealed: set[str] = set()
 
     @classmethod
-    def for_principal(cls, principal: Principal) -> Masker:
-        return cls(
-            catalog_for_project(principal.project.pk),
-            can_see_personal_data=principal.can_see_personal_data,
-        )
+    def for_principal(cls, principal: Principal, *, reveal: RevealGrant | None = None) -> Masker:
+        catalog = catalog_for_project(principal.project.pk)
+        if reveal is None:
+            return cls(catalog, can_see_personal_data=principal.can_see_personal_data)
+        return cls(catalog, can_see_personal_data=principal.can_see_personal_data, reveal=reveal)
 
     # Which names are hidden -------------------------------------------------------------
 
@@ -139,8 +167,8 @@ class Masker:
     def revealable_customer_attributes(self, names: Iterable[str]) -> list[str]:
         """The PII names among ``names`` this masker would show unmasked (an export's
         column plan: the access log records them before the rows stream)."""
-        if not self.can_see_personal_data:
-            return []
+        if not self.standing_personal_data:
+            return []  # a temporary reveal never exports
         return sorted({n for n in names if self.catalog.is_pii_customer_attribute(n)})
 
     # Refusals -------------------------------------------------------------------------------
@@ -148,14 +176,20 @@ class Masker:
     def check_customer_fields(
         self, names: Iterable[str], *, usage: str = "filter or sort by"
     ) -> None:
-        """Refuse a filter, sort, search or sample on a PII customer attribute."""
+        """Refuse a filter, sort, search or sample on a PII customer attribute (also during
+        a temporary reveal: only the standing permission allows them)."""
+        if self.standing_personal_data:
+            return
         for name in names:
-            if self.hides_customer_attribute(name):
+            if self.catalog.is_pii_customer_attribute(name):
                 raise PiiFieldRefused(name, usage=usage)
 
     def check_event_fields(
         self, event_type: str, names: Iterable[str], *, usage: str = "filter or sort by"
     ) -> None:
+        if self.standing_personal_data:
+            return
+        hidden = self.catalog.event_pii(event_type)
         for name in names:
-            if self.hides_event_attribute(event_type, name):
+            if name in hidden:
                 raise PiiFieldRefused(f"{event_type}.{name}", usage=usage)
