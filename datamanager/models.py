@@ -29,6 +29,16 @@ class AttributeKind(models.TextChoices):
 NAME_MAX = 128
 
 
+class SearchIndexState(models.TextChoices):
+    """Where a searchable property's own index stands (datamanager/search_indexes.py)."""
+
+    NONE = "", "No index"
+    QUEUED = "queued", "Queued"
+    BUILDING = "building", "Building"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+
+
 class CustomerAttribute(models.Model):
     """A customer ID name (``registered``, ``cookie``) or property name, with its PII flag."""
 
@@ -44,6 +54,12 @@ class CustomerAttribute(models.Model):
     )
     description = models.CharField(max_length=500, blank=True)
     pii = models.BooleanField(default=False)
+    # An admin marked this property "searchable": on PostgreSQL it gets a trigram index of
+    # its own, so "contains" and "starts with" read an index instead of every customer.
+    searchable = models.BooleanField(default=False)
+    search_index_state = models.CharField(
+        max_length=10, choices=SearchIndexState.choices, default=SearchIndexState.NONE, blank=True
+    )
     # First time a value was tracked; null while the attribute is only declared.
     first_tracked_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
