@@ -47,7 +47,8 @@ def access_record(
     attribute names and event types only: a filter's values may themselves be PII.
     """
     names = sorted(set(attribute_names))
-    if not names or not actor.can_see_personal_data or not access_log_enabled():
+    shown = actor.can_see_personal_data or channel == Channel.REVEAL
+    if not names or not shown or not access_log_enabled():
         return None
     ids = sorted(set(customer_ids))
     filter_names: dict[str, list[str]] = {}
@@ -93,9 +94,15 @@ def access_record_shown(
     customer_ids: Sequence[int],
     reason: str = "",
 ) -> PersonalDataAccess | None:
-    """The entry for a page or API read, from what ``masker`` let through while rendering."""
+    """The entry for a page or API read, from what ``masker`` let through while rendering.
+
+    A masker holding a temporary reveal makes it a ``reveal`` entry with the reveal's
+    reason, whatever channel the view names.
+    """
     if not masker.revealed:
         return None
+    if masker.reveal is not None:
+        channel, reason = Channel.REVEAL, masker.reveal.reason
     return access_record(
         actor=actor,
         channel=channel,
