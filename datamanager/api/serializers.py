@@ -95,3 +95,37 @@ class CatalogPatchResponseSerializer(serializers.Serializer):
     success = serializers.BooleanField()
     changed = serializers.IntegerField()
     changes = ChangeOutSerializer(many=True)
+
+
+class CustomerIdCreateSerializer(serializers.Serializer):
+    """Documents the body of ``POST .../data-manager/ids`` (the view checks it strictly)."""
+
+    name = serializers.RegexField(
+        r"^[a-z][a-z0-9_]*$",
+        max_length=64,
+        help_text="Lower-case letters, digits and underscores, starting with a letter.",
+    )
+    hard = serializers.BooleanField(
+        required=False,
+        default=True,
+        help_text="true: one value per customer, never merged away; false: several values.",
+    )
+    pii = serializers.BooleanField(required=False, default=True)
+    description = serializers.CharField(
+        required=False, allow_blank=True, max_length=DESCRIPTION_MAX
+    )
+
+
+class CustomerIdOutSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    kind = serializers.ChoiceField(choices=["id"])
+    hard = serializers.BooleanField()
+    type = serializers.CharField()
+    description = serializers.CharField()
+    pii = serializers.BooleanField()
+    tracked = serializers.BooleanField()
+
+
+class CustomerIdCreateResponseSerializer(serializers.Serializer):
+    success = serializers.BooleanField()
+    id = CustomerIdOutSerializer()
