@@ -326,7 +326,8 @@ class CustomerDetailView(CustomerPageMixin, TemplateView):
                 if before
                 else None
             ),
-            "can_see_personal_data": masker.can_see_personal_data,
+            # The standing permission: a temporary reveal shows values, never exports them.
+            "can_see_personal_data": masker.standing_personal_data,
             "reveal": masker.reveal,
             "list_url": reverse("customers:list", kwargs={"token": self.project.token}),
         }
