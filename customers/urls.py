@@ -11,4 +11,5 @@ urlpatterns: list = [
     path("<int:pk>/", views.CustomerDetailView.as_view(), name="detail"),
     path("", include("customers.anonymization_urls")),
     path("", include("customers.erasure_urls")),
+    path("", include("customers.personal_data_urls")),
 ]
