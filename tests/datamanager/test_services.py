@@ -163,7 +163,7 @@ def test_a_failure_half_way_rolls_everything_back(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Save is atomic: if the second write fails, the first is undone too."""
-    import datamanager.services as services
+    import datamanager.services.catalog_changes as services
 
     admin = factories.principal_of(world.admin, world.project)
     before, audits = _state(world), AuditEvent.objects.count()
