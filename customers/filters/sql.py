@@ -35,6 +35,7 @@ from datamanager.models import AttributeKind, CustomerAttribute, EventType
 from ..models import Customer, CustomerId, Event
 from ..selectors import customers_for
 from .parsing import CustomerFilter
+from .search import indexed_property_q
 from .values import (
     CATALOG_VALUE_TYPE,
     VALID_OPERATORS,
@@ -187,6 +188,10 @@ def _property_q(condition: Condition, value_type: ValueType, *, where: str) -> Q
         return ~Q(properties__has_key=name)
     expr = JsonTypedValue(name, value_type)
     value = _convert(condition.value, value_type, where=where, name=name)
+    # PostgreSQL: equality, contains and prefix in SQL the indexes answer (search.py).
+    indexed = indexed_property_q(name, op, value_type, value, Q(_cmp(expr, "exact", value)))
+    if indexed is not None:
+        return indexed
     if op is Operator.EQUALS:
         return Q(_cmp(expr, "exact", value))
     if op is Operator.NOT_EQUALS:
