@@ -1,4 +1,4 @@
-"""/projects/<token>/data-manager/: the Data manager page."""
+"""/projects/<token>/data-manager/: the Data manager page and its "Add ID" form."""
 
 from django.urls import path
 
@@ -8,4 +8,5 @@ app_name = "datamanager"
 
 urlpatterns = [
     path("", views.CatalogView.as_view(), name="catalog"),
+    path("ids/", views.CustomerIdAddView.as_view(), name="id_create"),
 ]

@@ -24,6 +24,7 @@ from access.permissions import Perm
 from access.views_base import ProjectViewMixin
 
 from .forms import RowState, StagedForm, staged_form_parse
+from .ids import CustomerIdInvalid, customer_id_create
 from .models import AttributeKind, AttributeType, CustomerAttribute, EventAttribute, EventType
 from .selectors import (
     AttributeSample,
@@ -108,6 +109,26 @@ class PageState:
     change_count: int = 0
 
 
+@dataclass
+class AddIdForm:
+    """The "Add ID" panel of the Customer attributes tab: what was typed, and why it failed."""
+
+    name: str = ""
+    hard: bool = True
+    pii: bool = True  # an ID names a person: personal data unless the admin says otherwise
+    description: str = ""
+    errors: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_post(cls, data: Any) -> AddIdForm:
+        return cls(
+            name=data.get("id-name", "").strip(),
+            hard=data.get("id-kind", "hard") != "soft",
+            pii=data.get("id-pii") == "1",
+            description=" ".join(data.get("id-desc", "").split()),
+        )
+
+
 class CatalogView(ProjectViewMixin, View):
     """``/projects/<token>/data-manager/``: anyone who views customers reads, managers change."""
 
@@ -178,6 +199,7 @@ class CatalogView(ProjectViewMixin, View):
         flag_suggested: bool = False,
         confirm_unflag: list[str] | None = None,
         errors: list[str] | None = None,
+        add_id: AddIdForm | None = None,
         status: int = 200,
     ) -> HttpResponse:
         source = request.POST if request.method == "POST" else request.GET
@@ -227,6 +249,7 @@ class CatalogView(ProjectViewMixin, View):
             "event_flagged": sum(g.flagged for g in state.event_groups),
             "confirm_unflag": confirm_unflag or [],
             "errors": errors or [],
+            "add_id": add_id or AddIdForm(),
         }
         return render(request, self.template_name, context, status=status)
 
@@ -291,3 +314,37 @@ class CatalogView(ProjectViewMixin, View):
             # A search or a filter opens what it found; staged work stays in view.
             filtering = bool(page_filter.q or page_filter.pii)
             group.open = group.changed or (filtering and group.visible)
+
+
+class CustomerIdAddView(CatalogView):
+    """``POST /projects/<token>/data-manager/ids/``: the tab's "Add ID" form (``manage_data``).
+
+    A plain form post (no JavaScript needed) to the one service the API and the command
+    line call. Success goes back to the Customer attributes tab; a refused name shows the
+    page again with the panel open, the typed values and the reason (400), nothing written.
+    """
+
+    permission_required = Perm.MANAGE_DATA
+    http_method_names = ["post"]
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        form = AddIdForm.from_post(request.POST)
+        try:
+            attr = customer_id_create(
+                actor=self.principal,
+                name=form.name,
+                hard=form.hard,
+                pii=form.pii,
+                description=form.description,
+            )
+        except CustomerIdInvalid as exc:
+            form.errors = exc.errors
+            return self._render(request, staged=None, add_id=form, status=400)
+        kind = "hard" if attr.hard else "soft"
+        messages.success(
+            request,
+            f"Added the {kind} ID '{attr.name}'"
+            f"{', flagged as personal data' if attr.pii else ''}. "
+            "Tracking and the API accept it in customer_ids now.",
+        )
+        return self._redirect(request)
