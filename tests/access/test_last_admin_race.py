@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from django.db import connection, connections
 
-from access import services
 from access.errors import Conflict
 from access.models import Role
 from access.selectors import principal_for_user
+from access.services import members as services
 from tests import factories
 
 pytestmark = [
@@ -31,7 +31,7 @@ def _race(
     monkeypatch: pytest.MonkeyPatch, first: Callable[[], Any], second: Callable[[], Any]
 ) -> list[str]:
     barrier = threading.Barrier(2, timeout=2)
-    original = services._guard_last_admin
+    original = services.guard_last_admin
 
     def guard_after_both_arrive(project: Any, admins_before: set[int]) -> None:
         # Broken: the other transaction is blocked on the lock, so go on alone.
@@ -39,7 +39,7 @@ def _race(
             barrier.wait()
         original(project, admins_before)
 
-    monkeypatch.setattr(services, "_guard_last_admin", guard_after_both_arrive)
+    monkeypatch.setattr(services, "guard_last_admin", guard_after_both_arrive)
     outcomes: list[str] = []
 
     def run(action: Callable[[], Any]) -> None:
