@@ -106,6 +106,8 @@ class AnonymizationJob(models.Model):
         CLI = "cli", "Command line"
         # Not an anonymization: removes newly flagged PII from customers anonymized earlier.
         CATALOG = "catalog", "PII flag change"
+        # A retention policy's "anonymize customers inactive for N days" (retention/).
+        RETENTION = "retention", "Retention policy"
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     project = models.ForeignKey(

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
+from celery.schedules import crontab
 
 from .env import MissingSetting, load_env_file
 
@@ -70,6 +71,7 @@ INSTALLED_APPS = [
     "datamanager",
     "customers",
     "accountability",
+    "retention",
 ]
 
 MIDDLEWARE = [
@@ -308,6 +310,14 @@ else:
 ANONYMIZATION_JOB_STALL_SECONDS = int(os.environ.get("ANONYMIZATION_JOB_STALL_SECONDS", "20"))
 ANONYMIZATION_WATCHDOG_SECONDS = int(os.environ.get("ANONYMIZATION_WATCHDOG_SECONDS", "5"))
 CELERY_BEAT_SCHEDULE = {
+    # Retention policies (retention/): every enabled policy once a day, at a quiet hour.
+    "retention-daily": {
+        "task": "retention.apply_due",
+        "schedule": crontab(
+            hour=int(os.environ.get("RETENTION_HOUR", "3")),
+            minute=int(os.environ.get("RETENTION_MINUTE", "15")),
+        ),
+    },
     "anonymization-job-watchdog": {
         "task": "customers.anonymization_job_watchdog",
         "schedule": float(ANONYMIZATION_WATCHDOG_SECONDS),
