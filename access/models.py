@@ -122,12 +122,30 @@ class Invitation(models.Model):
 
 
 class ApiKey(models.Model):
-    """An Exponea-style "API group" key: HTTP Basic ``key_id:secret``; the secret is hashed."""
+    """An Exponea-style "API group" key; the secret is hashed.
+
+    A *private* key authenticates with HTTP Basic ``key_id:secret``. A *public* key (for
+    browser and mobile SDKs) authenticates with its ``key_id`` alone (``Authorization:
+    Token <key_id>`` or ``?access_token=``): it is handed to every visitor, so it may only
+    track (a database constraint and the principal both hold it to ``track``).
+
+    Rotation keeps the previous secret's hash valid until ``previous_secret_valid_until``
+    (Exponea's 24-hour grace period, ``reference/rotate-api-secret-2``).
+    """
+
+    PRIVATE = "private"
+    PUBLIC = "public"
+    KINDS = [(PRIVATE, "Private (key id and secret)"), (PUBLIC, "Public (tracking only)")]
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="api_keys")
     name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=10, choices=KINDS, default=PRIVATE)
     key_id = models.CharField(max_length=64, unique=True)
     secret_hash = models.CharField(max_length=64)
+    # The secret before the last rotation, accepted until the grace period ends.
+    previous_secret_hash = models.CharField(max_length=64, blank=True, default="")
+    previous_secret_valid_until = models.DateTimeField(null=True, blank=True)
+    rotated_at = models.DateTimeField(null=True, blank=True)
     can_track = models.BooleanField(default=False)
     can_read_customers = models.BooleanField(default=False)
     can_view_personal_data = models.BooleanField(default=False)
@@ -148,6 +166,27 @@ class ApiKey(models.Model):
             models.CheckConstraint(
                 condition=Q(secret_hash__regex=r"^[0-9a-f]{64}$"),  # noqa: S106
                 name="apikey_secret_is_hash",
+            ),
+            models.CheckConstraint(
+                condition=Q(previous_secret_hash="")
+                | Q(previous_secret_hash__regex=r"^[0-9a-f]{64}$"),  # noqa: S106
+                name="apikey_previous_secret_is_hash",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=["private", "public"]), name="apikey_kind_known"
+            ),
+            # A public key may only track: it never reads, exports or holds Personal data.
+            models.CheckConstraint(
+                condition=Q(kind="private")
+                | Q(
+                    can_read_customers=False,
+                    can_view_personal_data=False,
+                    can_export_customers=False,
+                    can_anonymize_customers=False,
+                    can_manage_data=False,
+                    can_view_access_log=False,
+                ),
+                name="apikey_public_tracks_only",
             ),
         ]
 
@@ -172,6 +211,56 @@ class ApiKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+    @property
+    def is_public(self) -> bool:
+        return self.kind == self.PUBLIC
+
+    def previous_secret_valid_at(self, now: Any) -> bool:
+        """True while the secret before the last rotation is still accepted."""
+        return bool(
+            self.previous_secret_hash
+            and self.previous_secret_valid_until is not None
+            and now < self.previous_secret_valid_until
+        )
+
+
+class TrackingSettings(models.Model):
+    """Per-project settings of the public tracking surface (browser and mobile SDKs).
+
+    ``allowed_origins``: the origins (``https://shop.example``) whose pages may call the
+    tracking endpoints from a browser (CORS). ``public_hard_ids``: what a public key may do
+    with a hard customer ID (docs/security.md, "Public tracking keys").
+    """
+
+    HARD_IDS_NEVER = "never"
+    HARD_IDS_UNCLAIMED = "unclaimed"
+    HARD_IDS_ANY = "any"
+    HARD_ID_POLICIES = [
+        (HARD_IDS_UNCLAIMED, "Only a hard ID no customer holds yet (sign-up)"),
+        (HARD_IDS_NEVER, "Never: hard IDs only through a private key"),
+        (HARD_IDS_ANY, "Any hard ID (Exponea's behaviour; anyone can merge profiles)"),
+    ]
+
+    project = models.OneToOneField(
+        Project, on_delete=models.CASCADE, related_name="tracking_settings"
+    )
+    allowed_origins = models.JSONField(default=list, blank=True)
+    public_hard_ids = models.CharField(
+        max_length=10, choices=HARD_ID_POLICIES, default=HARD_IDS_UNCLAIMED
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(public_hard_ids__in=["never", "unclaimed", "any"]),
+                name="tracking_settings_hard_id_policy",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"tracking settings of {self.project}"
 
 
 class AuditEvent(models.Model):
@@ -228,4 +317,5 @@ __all__ = [
     "ProjectGroupObjectPermission",
     "ProjectUserObjectPermission",
     "Role",
+    "TrackingSettings",
 ]
