@@ -22,11 +22,15 @@ from django.views.generic import TemplateView
 from access.permissions import Perm
 from access.views_base import ProjectViewMixin
 
-from .filters import CustomerFilter, customers_matching
+from .filters import CustomerFilter
 from .models import AnonymizationJob
-from .selectors import customer_get, customers_for
+from .selectors import customer_get
 from .services.anonymization import anonymization_preview, customer_anonymize_one
-from .services.anonymization_jobs import anonymization_job_create, anonymization_request_key
+from .services.anonymization_bulk import (
+    bulk_anonymization_start,
+    bulk_selection_matching,
+    bulk_selection_of_rows,
+)
 from .services.job_lease import job_is_stalled
 
 JOBS_PER_PAGE = 50
@@ -108,12 +112,12 @@ class BulkAnonymizeView(AnonymizationViewMixin, TemplateView):
         all_matching = request.POST.get("all_matching") == "1"
         selected = _selected_ids(request.POST.getlist("customer"))
         customer_filter = CustomerFilter.from_string(querystring)
-        if all_matching:
-            customers = customers_matching(self.principal, customer_filter)
-        else:
-            customers = customers_for(self.principal).filter(pk__in=selected)
-        pending = customers.filter(anonymized_at__isnull=True)
-        count = pending.count()
+        selection = (
+            bulk_selection_matching(self.principal, customer_filter)
+            if all_matching
+            else bulk_selection_of_rows(self.principal, selected)
+        )
+        count = selection.count
         if not count:
             messages.warning(
                 request,
@@ -136,7 +140,7 @@ class BulkAnonymizeView(AnonymizationViewMixin, TemplateView):
             return self.render_to_response(
                 self.get_context_data(
                     count=count,
-                    skipped=customers.count() - count,
+                    skipped=selection.skipped(),
                     all_matching=all_matching,
                     selected=selected,
                     querystring=querystring,
@@ -147,15 +151,11 @@ class BulkAnonymizeView(AnonymizationViewMixin, TemplateView):
                 ),
                 status=400 if typed_error else 200,
             )
-        job = anonymization_job_create(
+        job = bulk_anonymization_start(
             actor=self.principal,
+            selection=selection,
             source=AnonymizationJob.Source.APP,
-            customers=pending,
-            request_key=anonymization_request_key(
-                actor=self.principal,
-                source=AnonymizationJob.Source.APP,
-                request=[querystring, all_matching, sorted(selected)],
-            ),
+            request=[querystring, all_matching, sorted(selected)],
         )
         if getattr(job, "reused", False):
             messages.info(request, "This anonymization was already started: here it is.")

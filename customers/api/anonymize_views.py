@@ -21,11 +21,7 @@ from access.permissions import Perm
 from ..models import AnonymizationJob
 from ..selectors import id_names
 from ..services.anonymization import customer_anonymize_one
-from ..services.anonymization_jobs import (
-    anonymization_entries_resolve,
-    anonymization_job_create,
-    anonymization_request_key,
-)
+from ..services.anonymization_bulk import bulk_anonymization_start, bulk_selection_by_ids
 from ..validation import clean_ids
 from . import anonymize_serializers as s
 
@@ -85,19 +81,12 @@ class AnonymizeBulkView(AnonymizationAPIView):
     )
     def post(self, request: Request, token: str) -> Response:
         data = _validated(s.AnonymizeBulkRequest, request)
-        resolved = anonymization_entries_resolve(actor=self.principal, entries=data["customers"])
-        customers = [pk for pk in resolved if pk is not None]
-        not_found = [position for position, pk in enumerate(resolved) if pk is None]
-        job = anonymization_job_create(
+        selection = bulk_selection_by_ids(self.principal, data["customers"])
+        job = bulk_anonymization_start(
             actor=self.principal,
+            selection=selection,
             source=AnonymizationJob.Source.BULK_API,
-            customers=customers,
-            not_found=not_found,
-            request_key=anonymization_request_key(
-                actor=self.principal,
-                source=AnonymizationJob.Source.BULK_API,
-                request=[customers, not_found],
-            ),
+            request=[list(selection.customers), list(selection.not_found)],
         )
         return Response({"success": True, "bulk_id": str(job.public_id)})
 

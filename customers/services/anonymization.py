@@ -121,12 +121,7 @@ def _anonymize_chunk(
     project = actor.project
     # Lock the customers (skipping the already anonymized) so a concurrent run of the same
     # chunk waits here and then finds nothing left to do: exactly one event per customer.
-    pks = list(
-        Customer.objects.select_for_update()
-        .filter(project=project, pk__in=list(customer_pks), anonymized_at__isnull=True)
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
+    pks = _customers_lock(project, customer_pks, anonymized=False)
     if not pks:
         return []
     # Legal hold (read with the customers locked, as a hold is placed): one customer asked
@@ -193,6 +188,17 @@ def _anonymize_chunk(
     )
     _audit_per_customer(actor, pks, action="customer.anonymize", source=source, job=job, now=now)
     return pks
+
+
+def _customers_lock(project: Any, pks: Sequence[int], *, anonymized: bool) -> list[int]:
+    """Lock those of ``pks`` that are (``anonymized``) or are not anonymized yet, in
+    ascending id order as every writer does (docs/architecture.md); returns their ids."""
+    return list(
+        Customer.objects.select_for_update()
+        .filter(project=project, pk__in=list(pks), anonymized_at__isnull=not anonymized)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
 
 
 def _events_strip(plan: _Plan, pks: Sequence[int]) -> None:
@@ -392,12 +398,7 @@ def anonymized_pii_remove(
     anonymization will use the catalog then). One ``customer.pii_removed`` audit event each.
     """
     project = actor.project
-    pks = list(
-        Customer.objects.select_for_update()
-        .filter(project=project, pk__in=_customer_pks(customers), anonymized_at__isnull=False)
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
+    pks = _customers_lock(project, _customer_pks(customers), anonymized=True)
     if not pks:
         return []
     plan = _plan_for(actor, AnonymizationJob.Source.CATALOG)

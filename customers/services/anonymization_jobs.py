@@ -54,19 +54,20 @@ logger = logging.getLogger(__name__)
 
 
 def anonymization_entries_resolve(
-    *, actor: Principal, entries: Sequence[Mapping[str, Any]]
+    *, actor: Principal, entries: Sequence[Mapping[str, Any]], first_position: int = 0
 ) -> list[int | None]:
     """Resolve bulk entries to internal customer ids (``None`` = not found), by position.
 
     Each entry is ``{"customer_ids": {name: value}}`` or ``{"internal_id": "123"}``; shapes
-    are checked first and an error names the position, never a value. IDs are resolved by
+    are checked first and an error names the position (counted from ``first_position``,
+    for a caller resolving a long list part by part), never a value. IDs are resolved by
     :func:`~customers.selectors.customer_pks_for_ids` (one query, the tie-break that single
     anonymization, the API and tracking use), internal ids in one more query.
     """
     project = actor.project
     known = id_names(project)
     parsed: list[dict[str, str] | int | None] = []
-    for position, entry in enumerate(entries):
+    for position, entry in enumerate(entries, start=first_position):
         where = f"customers[{position}]"
         if not isinstance(entry, Mapping):
             raise InvalidInput(f"{where} must be an object.")
@@ -223,14 +224,8 @@ def _job_create(
         if existing is not None:
             existing.reused = True  # type: ignore[attr-defined]
             return existing
-    job = AnonymizationJob.objects.create(
-        project=actor.project,
-        requested_by_user=actor.user,
-        requested_by_api_key=actor.api_key,
-        requested_by_label=actor.label[:200],
-        source=source,
-        not_found=sorted(set(not_found)),
-        request_key=request_key,
+    job = _job_open(
+        actor=actor, source=source, not_found=sorted(set(not_found)), request_key=request_key
     )
     if isinstance(customers, QuerySet):
         _insert_items(job, customers)
@@ -248,6 +243,27 @@ def _job_create(
             wanted = [pk for pk in survivors if pk is not None and pk not in have]
             if not wanted:
                 break
+    _job_ready(job, actor=actor, details={"not_found": len(job.not_found)}, start=start)
+    job.reused = False  # type: ignore[attr-defined]
+    return job
+
+
+def _job_open(*, actor: Principal, source: str, **fields: Any) -> AnonymizationJob:
+    """A new job of the actor's project, requested by the actor, without items yet."""
+    return AnonymizationJob.objects.create(
+        project=actor.project,
+        requested_by_user=actor.user,
+        requested_by_api_key=actor.api_key,
+        requested_by_label=actor.label[:200],
+        source=source,
+        **fields,
+    )
+
+
+def _job_ready(
+    job: AnonymizationJob, *, actor: Principal, details: Mapping[str, Any], start: bool
+) -> None:
+    """The items are in: count them, audit the creation and (``start``) queue after commit."""
     job.total = AnonymizationJobItem.objects.filter(job=job).count()
     job.save(update_fields=["total"])
     audit_record(
@@ -257,15 +273,13 @@ def _job_create(
         target_id=job.pk,
         details={
             "public_id": str(job.public_id),
-            "source": source,
+            "source": job.source,
             "total": job.total,
-            "not_found": len(job.not_found),
+            **details,
         },
     )
     if start:
         _queue_after_commit(job.pk)
-    job.reused = False  # type: ignore[attr-defined]
-    return job
 
 
 def _queue_after_commit(job_pk: int) -> None:
@@ -299,29 +313,9 @@ def _pii_flag_cleanup_job_create(
     anonymized = Customer.objects.filter(project=project, anonymized_at__isnull=False)
     if not anonymized.exists():
         return
-    job = AnonymizationJob.objects.create(
-        project=project,
-        requested_by_user=actor.user,
-        requested_by_api_key=actor.api_key,
-        requested_by_label=actor.label[:200],
-        source=AnonymizationJob.Source.CATALOG,
-    )
+    job = _job_open(actor=actor, source=AnonymizationJob.Source.CATALOG)
     _insert_items(job, anonymized)
-    job.total = AnonymizationJobItem.objects.filter(job=job).count()
-    job.save(update_fields=["total"])
-    audit_record(
-        actor=actor,
-        action="anonymization_job.create",
-        target_type="anonymization_job",
-        target_id=job.pk,
-        details={
-            "public_id": str(job.public_id),
-            "source": AnonymizationJob.Source.CATALOG,
-            "total": job.total,
-            "attributes": list(attributes),
-        },
-    )
-    _queue_after_commit(job.pk)
+    _job_ready(job, actor=actor, details={"attributes": list(attributes)}, start=True)
 
 
 # Running a job --------------------------------------------------------------------------------

@@ -30,16 +30,15 @@ from tqdm import tqdm
 from access.errors import DomainError
 from access.models import Project
 from access.selectors import principal_for_system
-from customers.filters import CustomerFilter, customers_matching
+from customers.filters import CustomerFilter
 from customers.models import AnonymizationJob
 from customers.services.anonymization import chunk_size
-from customers.services.anonymization_jobs import (
-    anonymization_entries_resolve,
-    anonymization_job_create,
-    anonymization_job_step,
+from customers.services.anonymization_bulk import (
+    bulk_anonymization_start,
+    bulk_selection_by_ids,
+    bulk_selection_matching,
 )
-
-RESOLVE_BATCH = 1000
+from customers.services.anonymization_jobs import anonymization_job_step
 
 
 def project_from_argument(value: str) -> Project:
@@ -140,34 +139,21 @@ class Command(BaseCommand):
 
     def _create(self, actor: Any, options: dict[str, Any]) -> AnonymizationJob | None:
         not_found_lines: list[int] = []
-        customers: Any
         if options["file"] is not None:
             entries = read_entries(options["file"])
             if not entries:
                 raise CommandError("The file lists no customer.")
-            found: list[int] = []
-            for start in range(0, len(entries), RESOLVE_BATCH):
-                batch = entries[start : start + RESOLVE_BATCH]
-                try:
-                    resolved = anonymization_entries_resolve(
-                        actor=actor, entries=[entry for _, entry in batch]
-                    )
-                except DomainError as exc:
-                    raise CommandError(_with_line_numbers(exc.message, batch)) from exc
-                for (line, _), pk in zip(batch, resolved, strict=True):
-                    if pk is None:
-                        not_found_lines.append(line)
-                    else:
-                        found.append(pk)
-            customers = list(dict.fromkeys(found))
-            count = len(customers)
+            try:
+                selection = bulk_selection_by_ids(actor, [entry for _, entry in entries])
+            except DomainError as exc:
+                raise CommandError(_with_line_numbers(exc.message, entries)) from exc
+            not_found_lines = [entries[position][0] for position in selection.not_found]
+            count = selection.count
             what = f"{count} customer{'s' if count != 1 else ''} listed in {options['file'].name}"
         else:
             customer_filter = CustomerFilter.from_string(options["filter_string"])
-            customers = customers_matching(actor, customer_filter).filter(
-                anonymized_at__isnull=True
-            )
-            count = customers.count()
+            selection = bulk_selection_matching(actor, customer_filter)
+            count = selection.count
             described = " and ".join(customer_filter.describe()) or "no filter (every customer)"
             what = f"{count} customer{'s' if count != 1 else ''} matching {described}"
         if not_found_lines:
@@ -189,11 +175,11 @@ class Command(BaseCommand):
         if not options["yes"] and not self._confirm(question):
             self.stdout.write("Cancelled; nothing was changed.")
             return None
-        return anonymization_job_create(
+        return bulk_anonymization_start(
             actor=actor,
+            selection=selection,
             source=AnonymizationJob.Source.CLI,
-            customers=customers,
-            not_found=[line for line in not_found_lines],
+            not_found=not_found_lines,
             start=False,
         )
 
@@ -236,11 +222,11 @@ class Command(BaseCommand):
         )
 
 
-def _with_line_numbers(message: str, batch: list[tuple[int, dict[str, Any]]]) -> str:
+def _with_line_numbers(message: str, entries: list[tuple[int, dict[str, Any]]]) -> str:
     """Turn the service's ``customers[i]`` positions into the file's line numbers."""
 
     def line_of(match: re.Match[str]) -> str:
         index = int(match.group(1))
-        return f"line {batch[index][0]}" if index < len(batch) else match.group(0)
+        return f"line {entries[index][0]}" if index < len(entries) else match.group(0)
 
     return re.sub(r"customers\[(\d+)\]", line_of, message)
