@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.http import HttpRequest
@@ -21,7 +22,14 @@ SETTINGS_ITEMS: list[tuple[str, str, Perm]] = [
     ("API", "access:api_keys", Perm.MANAGE_ACCESS),
     ("Audit log", "access:audit", Perm.MANAGE_ACCESS),
     ("Access log", "accountability:log", Perm.VIEW_ACCESS_LOG),
+    ("Temporary reveals", "accountability:reveals", Perm.VIEW_ACCESS_LOG),
+    ("Access review", "accountability:review", Perm.MANAGE_ACCESS),
+    ("Privacy overview", "accountability:overview", Perm.VIEW_ACCESS_LOG),
 ]
+# A number beside a Settings link (e.g. recent temporary reveals), registered by the app
+# that owns the page in its AppConfig.ready(), so this module imports none of them:
+# url name -> function(principal) -> count.
+NAV_COUNTERS: dict[str, Callable[[Any], int]] = {}
 
 
 def _links(
@@ -35,7 +43,9 @@ def _links(
             url = reverse(name, kwargs={"token": token})
         except NoReverseMatch:
             continue  # a page not built yet
-        links.append({"label": label, "url": url, "active": path.startswith(url)})
+        counter = NAV_COUNTERS.get(name)
+        count = counter(principal) if counter is not None else 0
+        links.append({"label": label, "url": url, "active": path.startswith(url), "count": count})
     # Nested pages (customers/jobs/ under customers/): only the most specific link is active.
     active = [link for link in links if link["active"]]
     if active:
@@ -56,4 +66,5 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         context["nav_project"] = principal.project
         context["nav_links"] = _links(NAV_ITEMS, principal, token, request.path)
         context["nav_settings"] = _links(SETTINGS_ITEMS, principal, token, request.path)
+        context["nav_settings_count"] = sum(link["count"] for link in context["nav_settings"])
     return context

@@ -49,6 +49,8 @@ BUILTIN_ROLES: dict[str, frozenset[Perm]] = {
             Perm.MANAGE_DATA,
             Perm.MANAGE_ACCESS,
             Perm.VIEW_ACCESS_LOG,
+            # Needless beside Personal data, but an admin grants only what it holds.
+            Perm.REQUEST_PERSONAL_DATA,
         }
     ),
     "Data manager": frozenset({Perm.VIEW_CUSTOMERS, Perm.MANAGE_DATA}),

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -140,6 +141,7 @@ def reveal_request(
             target_id=customer_pk,
             details={"reveal_id": reveal.pk, "minutes": clean_minutes, "reason": clean_reason},
         )
+        transaction.on_commit(lambda: _nav_count_clear(actor.project.pk))
     return reveal
 
 
@@ -180,6 +182,7 @@ def reveal_decide(*, actor: Principal, reveal_id: Any, approve: bool) -> Tempora
             target_id=reveal.customer_id,
             details={"reveal_id": reveal.pk, "requested_by": reveal.user_label},
         )
+        transaction.on_commit(lambda: _nav_count_clear(actor.project.pk))
     return reveal
 
 
@@ -207,6 +210,7 @@ def reveal_end(*, actor: Principal, reveal_id: Any) -> TemporaryReveal:
             target_id=reveal.customer_id,
             details={"reveal_id": reveal.pk, "requested_by": reveal.user_label},
         )
+        transaction.on_commit(lambda: _nav_count_clear(actor.project.pk))
     return reveal
 
 
@@ -272,18 +276,32 @@ def reveals_for_project(principal: Principal) -> QuerySet[TemporaryReveal]:
     )
 
 
-def reveals_pending_count(principal: Principal) -> int:
-    """Requests waiting for approval, for the navigation counter of ``manage_access``."""
-    if not principal.has(Perm.MANAGE_ACCESS):
-        return 0
-    return TemporaryReveal.objects.filter(
-        project=principal.project, status=RevealStatus.PENDING
-    ).count()
+NAV_COUNT_TTL = 30  # seconds; every change of a reveal clears it
+NAV_COUNT_WINDOW = dt.timedelta(hours=24)
 
 
-def reveals_recent_count(principal: Principal, *, days: int = 7) -> int:
-    """Reveals granted in the last ``days`` days (the navigation counter for admins)."""
+def _nav_count_key(project_pk: int, managing: bool) -> str:
+    return f"reveals:nav-count:{project_pk}:{int(managing)}"
+
+
+def reveals_nav_count(principal: Principal) -> int:
+    """The navigation counter: reveals granted in the last 24 hours, plus requests waiting
+    for approval for ``manage_access`` holders. Cached briefly (two integers per project):
+    it is on every page an admin opens, the profile and the list included."""
     if not principal.has(Perm.VIEW_ACCESS_LOG):
         return 0
-    since = timezone.now() - dt.timedelta(days=days)
-    return TemporaryReveal.objects.filter(project=principal.project, granted_at__gte=since).count()
+    managing = principal.has(Perm.MANAGE_ACCESS)
+    key = _nav_count_key(principal.project.pk, managing)
+    cached = cache.get(key)
+    if cached is not None:
+        return int(cached)
+    reveals = TemporaryReveal.objects.filter(project=principal.project)
+    count = reveals.filter(granted_at__gte=timezone.now() - NAV_COUNT_WINDOW).count()
+    if managing:
+        count += reveals.filter(status=RevealStatus.PENDING).count()
+    cache.set(key, count, NAV_COUNT_TTL)
+    return count
+
+
+def _nav_count_clear(project_pk: int) -> None:
+    cache.delete_many([_nav_count_key(project_pk, m) for m in (False, True)])
