@@ -37,6 +37,11 @@ def export_worker(db: str, username: str, url: str) -> None:
     api_format = url.removeprefix("API:") if url.startswith("API:") else None
     if api_format is not None:
         client, url, body = _api_export_request(user, api_format)
+    # A server imports its URLconf (every view module) once at start-up; a fresh process
+    # does it on its first request, 0.3-0.8 s of CPU that is no part of an export.
+    from django.urls import get_resolver
+
+    get_resolver().url_patterns  # noqa: B018  (the property imports them)
     connection.ensure_connection()
     db_pid = backend_pid()
     db_cpu0 = cpu_ns(db_pid)
@@ -200,9 +205,14 @@ def run_export(db: str, username: str, url: str) -> dict[str, Any]:
     return json.loads(lines[-1])
 
 
+# Each case runs this many times, the rounds interleaved (every case once, then again), and
+# the fastest round counts: on a shared machine a single run mostly measures the neighbours.
+EXPORT_ROUNDS = 3
+
+
 def run_export_cases(bench: Bench, args: argparse.Namespace, extra: Extra) -> None:
-    """Side by side, in turn per principal: page CSV, API csv and native_json, and the
-    physical limit (COPY of the same columns, masked in SQL for the marketer)."""
+    """Side by side, in turn per principal: page CSV, API csv, native_json and table_json,
+    and the physical limit (COPY of the same columns, masked in SQL for the marketer)."""
     url = f"/projects/{bench.project.token}/customers/export.csv"
     users = {"admin": bench.admin, "marketer": bench.marketer}
     wanted = [w.strip() for w in args.export_as.split(",") if w.strip() in users]
@@ -212,18 +222,27 @@ def run_export_cases(bench: Bench, args: argparse.Namespace, extra: Extra) -> No
             ("CSV export", who, users[who], url),
             ("API csv export", who, users[who], "API:csv"),
             ("API native_json export", who, users[who], "API:native_json"),
+            ("API table_json export", who, users[who], "API:table_json"),
             ("CSV via COPY (limit)", who, users[who], "COPY"),
         ]
-    for label, who, user, target in runs:
-        print(f"{label} of every customer as {who} (subprocess)")
-        out = run_export(args.db, user.username, target)
-        rate = out["rows"] / out["seconds"] if out["seconds"] else 0.0
+    best: dict[tuple[str, str], dict[str, Any]] = {}
+    for round_no in range(1, EXPORT_ROUNDS + 1):
+        for label, who, user, target in runs:
+            out = run_export(args.db, user.username, target)
+            out["rate"] = out["rows"] / out["seconds"] if out["seconds"] else 0.0
+            print(f"round {round_no}: {label} as {who}: {out['rate']:,.0f} rows/s")
+            if (label, who) not in best or out["rate"] > best[(label, who)]["rate"]:
+                best[(label, who)] = out
+    for label, who, _, _ in runs:
+        out = best[(label, who)]
+        limit = best[("CSV via COPY (limit)", who)]["rate"]
         extra.append(
             (
                 f"{label} as {who}: {out['rows']:,} rows",
-                f"{rate:,.0f}/s",
-                f"{out['seconds']:.1f} s, peak RSS {out['peak_mb']:.0f} MB, "
-                f"CPU {out.get('app_cpu') or 0:.1f} s app + {out.get('db_cpu') or 0:.1f} s "
+                f"{out['rate']:,.0f}/s",
+                f"{out['rate'] / limit if limit else 0:.2f}x the limit; best of "
+                f"{EXPORT_ROUNDS}: {out['seconds']:.2f} s, peak RSS {out['peak_mb']:.0f} MB, "
+                f"CPU {out.get('app_cpu') or 0:.2f} s app + {out.get('db_cpu') or 0:.2f} s "
                 "PostgreSQL, "
                 f"{out['bytes'] / 1e6:.0f} MB, HTTP {out['status']}, streaming={out['streaming']}",
             )
