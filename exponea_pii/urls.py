@@ -16,6 +16,7 @@ project_pages = [
     path("data-manager/", include("datamanager.urls")),
     path("customers/", include("customers.urls")),
     path("access-log/", include("accountability.urls")),
+    path("retention/", include("retention.urls")),
 ]
 
 data_api: list[URLPattern | URLResolver] = [

@@ -1,0 +1,80 @@
+"""What a retention policy selects, as querysets: the one definition the preview counts and
+the run removes, chunk by chunk, with the same cutoff.
+
+- A customer's *last activity* is the later of its last event and its last update
+  (``updated_at``); a customer is inactive since ``cutoff`` when both are older.
+- Customers on legal hold are never selected, nor are their events.
+- Anonymized customers are not selected for attribute removal or anonymization (they hold
+  no personal data any more); their events are, by the event policies.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from access.models import Project
+from customers.models import Customer, Event, LegalHold
+from datamanager.catalog import catalog_for_project
+
+from .models import RetentionPolicy
+
+Kind = RetentionPolicy.Kind
+
+
+def _not_held(project: Project) -> Q:
+    held = LegalHold.objects.filter(project=project, customer_id=OuterRef("pk"))
+    return ~Q(Exists(held))
+
+
+def inactive_customers(project: Project, cutoff: dt.datetime) -> QuerySet[Customer]:
+    """Customers of ``project`` not updated and without events since ``cutoff``, not held."""
+    recent = Event.objects.filter(customer_id=OuterRef("pk"), timestamp__gte=cutoff)
+    return (
+        Customer.objects.filter(project=project, updated_at__lt=cutoff)
+        .filter(~Q(Exists(recent)))
+        .filter(_not_held(project))
+    )
+
+
+def event_pii_names(project: Project, event_type: str) -> list[str]:
+    """The event type's attributes flagged PII in the Data manager, sorted."""
+    return sorted(catalog_for_project(project.pk).event_pii(event_type))
+
+
+def customers_selected(
+    project: Project, kind: str, attribute: str, cutoff: dt.datetime
+) -> QuerySet[Customer]:
+    """The customers an ATTRIBUTE or ANONYMIZE policy acts on now."""
+    customers = inactive_customers(project, cutoff).filter(anonymized_at__isnull=True)
+    if kind == Kind.ATTRIBUTE:
+        return customers.filter(properties__has_key=attribute)
+    return customers
+
+
+def events_selected(
+    project: Project, kind: str, event_type: str, cutoff: dt.datetime
+) -> QuerySet[Event]:
+    """The events an EVENTS_DELETE or EVENTS_STRIP policy acts on now."""
+    held = LegalHold.objects.filter(project=project, customer_id=OuterRef("customer_id"))
+    events = Event.objects.filter(
+        project=project, event_type__name=event_type, timestamp__lt=cutoff
+    ).filter(~Q(Exists(held)))
+    if kind == Kind.EVENTS_STRIP:
+        names = event_pii_names(project, event_type)
+        if not names:
+            return events.none()
+        return events.filter(properties__has_any_keys=names)
+    return events
+
+
+def selected_count(project: Project, kind: str, target: str, cutoff: dt.datetime) -> int:
+    """How many customers (ATTRIBUTE, ANONYMIZE) or events (EVENTS_*) a run would change."""
+    if kind in (Kind.ATTRIBUTE, Kind.ANONYMIZE):
+        return customers_selected(project, kind, target, cutoff).order_by().count()
+    return events_selected(project, kind, target, cutoff).order_by().count()
+
+
+def held_count(project: Project) -> int:
+    return LegalHold.objects.filter(project=project).count()
