@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 # The repository is on sys.path from here.
-from bench.at_scale import dataset, export, pages  # noqa: E402
+from bench.at_scale import dataset, export, pages, search  # noqa: E402
 from bench.at_scale.timing import Extra, Result, client_for, print_table  # noqa: E402
 
 
@@ -47,6 +47,8 @@ def run_all(
     if "baseline" not in skip:
         pages.run_baseline(bench, args, results, clients["admin"])
     pages.run_filter_and_admin(bench, args, results, clients, queries, skip)
+    if "search" not in skip:
+        search.run_search(bench, args, results, clients, queries, extra)
     if "profile" not in skip:
         pages.run_profile(bench, args, results, clients, queries)
     if "export" not in skip:
@@ -76,7 +78,7 @@ def main() -> None:
     )
     parser.add_argument("--prepare-only", action="store_true", help="load the data and stop")
     parser.add_argument(
-        "--skip", default="", help="comma list: baseline,filter,admin,profile,export"
+        "--skip", default="", help="comma list: baseline,filter,admin,search,profile,export"
     )
     parser.add_argument("--copy-export-worker", metavar="USERNAME", help=argparse.SUPPRESS)
     parser.add_argument(
