@@ -18,6 +18,7 @@ from django.test import Client
 
 from access.permissions import Perm
 from access.services import role_create
+from datamanager.ids import customer_id_create
 from tests import factories
 from tests.conftest import CANARIES, World
 
@@ -65,11 +66,21 @@ class LeakWorld:
 
 def _track_extra_canaries(world: World) -> None:
     project = world.project
+    # Project-defined IDs (issue 15) carry canaries too: a hard one and a soft one, both PII,
+    # so every crawled page and API answer is searched for custom-ID values as well.
+    actor = factories.system(project)
+    customer_id_create(actor=actor, name="crm_id", hard=True, pii=True)
+    customer_id_create(actor=actor, name="phone_id", hard=False, pii=True)
     for i in range(EXTRA_CUSTOMERS):
         email = f"canary.{i:03d}@leak.test"
         factories.track_customer(
             project,
-            {"registered": email, "cookie": f"ck-leak-{i:03d}"},
+            {
+                "registered": email,
+                "cookie": f"ck-leak-{i:03d}",
+                "crm_id": f"Qwzrtle{i:03d}",
+                "phone_id": f"+421 900 222 {i:03d}",
+            },
             {
                 "email": email,
                 "phone": f"+421 900 222 {i:03d}",
