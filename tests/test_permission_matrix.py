@@ -50,6 +50,7 @@ from access.permissions import API_KEY_PERMISSIONS, Perm
 from access.services import member_add, role_create
 from access.views_base import ProjectViewMixin
 from customers.models import AnonymizationJob, Customer, ErasureReceipt
+from retention.models import RetentionPolicy, RetentionRun
 from tests import factories
 from tests.conftest import World
 
@@ -186,6 +187,7 @@ KWARG_VALUES: dict[str, Callable[[str, Objects], str]] = {
     "bulk_id": lambda conv, o: str(o.job.public_id),
     "public_id": lambda conv, o: str(o.job.public_id),
     "receipt_id": lambda conv, o: str(o.extra["receipt"].public_id),
+    "run_id": lambda conv, o: str(o.extra["retention_run"].public_id),
     "event_type": lambda conv, o: "purchase",
     "event_type_name": lambda conv, o: "purchase",
     "attribute": lambda conv, o: "email",
@@ -237,6 +239,19 @@ def build_objects(project: Project, customer: Customer, member: Any, api_key: An
             source="app",
             actor_label="tests",
             created_at=timezone.now(),
+        ),
+        # A finished run of a retention policy (retention/).
+        "retention_run": RetentionRun.objects.create(
+            project=project,
+            policy=RetentionPolicy.objects.create(
+                project=project, kind="anonymize", days=30, purpose="tests", created_by_label="t"
+            ),
+            kind="anonymize",
+            days=30,
+            cutoff=timezone.now(),
+            trigger="manual",
+            requested_by_label="tests",
+            status="done",
         ),
     }
     return Objects(
