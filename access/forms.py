@@ -6,7 +6,7 @@ from typing import Any
 
 from django import forms
 
-from .models import ApiKey, Project, Role
+from .models import ApiKey, Project, Role, TrackingSettings
 from .permissions import DIRECT_GRANTS, PROJECT_PERMISSIONS, Perm
 
 # What each permission lets a holder do, shown next to its checkbox.
@@ -83,11 +83,34 @@ class RoleForm(forms.Form):
 
 class ApiKeyForm(forms.Form):
     name = forms.CharField(max_length=100)
+    kind = forms.ChoiceField(
+        choices=ApiKey.KINDS, initial=ApiKey.PRIVATE, widget=forms.RadioSelect, required=False
+    )
     permissions = forms.MultipleChoiceField(
         choices=[(name, API_PERMISSION_LABELS[name]) for name in ApiKey.PERMISSION_FIELDS],
         required=False,
         widget=forms.CheckboxSelectMultiple,
     )
+
+
+ROTATION_GRACE_CHOICES = [
+    ("24", "24 hours (Exponea's grace period)"),
+    ("1", "1 hour"),
+    ("0", "None: the old secret stops at once"),
+]
+
+
+class ApiKeyRotateForm(forms.Form):
+    grace_hours = forms.TypedChoiceField(choices=ROTATION_GRACE_CHOICES, coerce=int, initial="24")
+
+
+class TrackingSettingsForm(forms.Form):
+    allowed_origins = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "https://shop.example"}),
+        help_text="One origin per line; pages there may call the tracking endpoints.",
+    )
+    public_hard_ids = forms.ChoiceField(choices=TrackingSettings.HARD_ID_POLICIES)
 
 
 class AuditFilterForm(forms.Form):

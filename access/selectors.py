@@ -19,6 +19,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import ValidationError
 from django.db.models import Count, F, Q, QuerySet
+from django.utils import timezone
 from guardian.core import ObjectPermissionChecker
 
 from .errors import NotFound
@@ -83,8 +84,14 @@ def principal_for_user(
 
 
 def principal_for_api_key(api_key: ApiKey, *, ip: str | None = None) -> Principal:
-    """The principal for an (active) API key in its own project."""
+    """The principal for an (active) API key in its own project.
+
+    A public key holds ``track`` at most, whatever its row says (the database constraint
+    says so too): it is handed to every browser.
+    """
     perms = frozenset(API_KEY_PERMISSIONS[name] for name in api_key.permission_names)
+    if api_key.is_public:
+        perms &= {Perm.TRACK}
     return Principal(project=api_key.project, permissions=perms, api_key=api_key, ip=ip)
 
 
@@ -102,17 +109,52 @@ _DUMMY_SECRET_HASH = hash_secret(secrets.token_urlsafe(32))
 
 
 def api_key_authenticate(key_id: str, secret: str) -> ApiKey | None:
-    """The active key with this id and secret, or None. The comparison is constant-time."""
+    """The active private key with this id and secret, or None (constant-time comparison).
+
+    The secret before the last rotation is accepted until its grace period ends; the key
+    returned then has ``used_previous_secret`` set (the Authorization API's revoke reads it).
+    """
     key = None
     if KEY_ID_RE.fullmatch(key_id):
-        key = ApiKey.objects.select_related("project").filter(key_id=key_id).first()
+        key = (
+            ApiKey.objects.select_related("project")
+            .filter(key_id=key_id, kind=ApiKey.PRIVATE)
+            .first()
+        )
     # Hash even when the key is unknown, so timing does not tell which key ids exist.
     candidate = hash_secret(secret)
     expected = key.secret_hash if key is not None else _DUMMY_SECRET_HASH
-    if not hmac.compare_digest(candidate, expected):
-        return None
+    current_ok = hmac.compare_digest(candidate, expected)
     if key is None or not key.is_active:
         return None
+    if current_ok:
+        key.used_previous_secret = False  # type: ignore[attr-defined]
+        return key
+    # Only a known key in its grace period compares a second time: that tells nothing
+    # about which ids exist that the grace period's own key does not already.
+    if key.previous_secret_valid_at(timezone.now()) and hmac.compare_digest(
+        candidate, key.previous_secret_hash
+    ):
+        key.used_previous_secret = True  # type: ignore[attr-defined]
+        return key
+    return None
+
+
+def public_key_authenticate(token: str) -> ApiKey | None:
+    """The active public key with this token (its ``key_id``), or None.
+
+    A public key is public by design (it sits in every page that tracks), so there is no
+    secret to compare; a private key's id never authenticates this way.
+    """
+    if not KEY_ID_RE.fullmatch(token):
+        return None
+    key = (
+        ApiKey.objects.select_related("project")
+        .filter(key_id=token, kind=ApiKey.PUBLIC, revoked_at__isnull=True)
+        .first()
+    )
+    if key is not None:
+        key.used_previous_secret = False  # type: ignore[attr-defined]
     return key
 
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views, views_management
+from . import views, views_api_keys, views_management
 
 app_name = "access"
 
@@ -38,14 +38,27 @@ urlpatterns = [
         name="role_delete",
     ),
     # Settings > API
-    path("settings/api/", views_management.ApiKeysView.as_view(), name="api_keys"),
+    path("settings/api/", views_api_keys.ApiKeysView.as_view(), name="api_keys"),
+    path("settings/api/create/", views_api_keys.ApiKeyCreateView.as_view(), name="api_key_create"),
     path(
-        "settings/api/create/", views_management.ApiKeyCreateView.as_view(), name="api_key_create"
+        "settings/api/<int:api_key_id>/rotate/",
+        views_api_keys.ApiKeyRotateView.as_view(),
+        name="api_key_rotate",
+    ),
+    path(
+        "settings/api/<int:api_key_id>/end-grace/",
+        views_api_keys.ApiKeyEndGraceView.as_view(),
+        name="api_key_end_grace",
     ),
     path(
         "settings/api/<int:api_key_id>/revoke/",
-        views_management.ApiKeyRevokeView.as_view(),
+        views_api_keys.ApiKeyRevokeView.as_view(),
         name="api_key_revoke",
+    ),
+    path(
+        "settings/api/tracking/",
+        views_api_keys.TrackingSettingsView.as_view(),
+        name="tracking_settings",
     ),
     # Settings > Audit log
     path("settings/audit/", views_management.AuditLogView.as_view(), name="audit"),

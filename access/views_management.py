@@ -1,4 +1,6 @@
-"""Access management pages (Settings): project team, roles, API keys and the audit log.
+"""Access management pages (Settings): project team, roles and the audit log.
+
+The API keys page is :mod:`access.views_api_keys`.
 
 Every page needs ``manage_access``. Views parse a form, call one service and render; a
 service's domain error re-renders the page with the message and the error's 4xx status,
@@ -25,9 +27,7 @@ from django.views import View
 from . import selectors, services
 from .errors import DomainError, NotFound
 from .forms import (
-    API_PERMISSION_LABELS,
     PERMISSION_HELP,
-    ApiKeyForm,
     AuditFilterForm,
     DirectGrantForm,
     MemberAddForm,
@@ -304,62 +304,6 @@ class RoleDeleteView(RolesView):
         services.role_delete(actor=self.principal, role=role)
         messages.success(request, f"Role '{name}' was deleted.")
         return redirect("access:roles", token=self.project.token)
-
-
-# ---------------------------------------------------------------------------
-# API keys
-# ---------------------------------------------------------------------------
-
-
-class ApiKeysView(AccessPage):
-    """The project's API keys ("API groups"): create, revoke, last used."""
-
-    template_name = "access/api_keys.html"
-    section = "api"
-
-    def context(self) -> dict[str, Any]:
-        keys = list(selectors.api_keys_for_project(self.principal))
-        return {
-            "keys": [
-                {
-                    "key": key,
-                    "permissions": [API_PERMISSION_LABELS[p] for p in key.permission_names],
-                }
-                for key in keys
-            ],
-            "form": ApiKeyForm(initial={"permissions": ["track"]}),
-            "project_token": str(self.project.token),
-        }
-
-
-class ApiKeyCreateView(ApiKeysView):
-    """POST: create a key; its secret is in this response only, never stored or shown again."""
-
-    http_method_names = ["post"]
-
-    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        form = ApiKeyForm(request.POST)
-        if not form.is_valid():
-            return self.page(request, status=400, form=form, open_panel="create")
-        try:
-            key, secret = services.api_key_create(
-                actor=self.principal,
-                name=form.cleaned_data["name"],
-                permissions=form.cleaned_data["permissions"],
-            )
-        except DomainError as exc:
-            return self.failed(request, exc, form=form, open_panel="create")
-        return self.page(request, new_key=key, new_secret=secret)
-
-
-class ApiKeyRevokeView(ApiKeysView):
-    http_method_names = ["post"]
-
-    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        key = selectors.api_key_in_project(self.principal, kwargs["api_key_id"])
-        services.api_key_revoke(actor=self.principal, api_key=key)
-        messages.success(request, f"API key '{key.name}' was revoked.")
-        return redirect("access:api_keys", token=self.project.token)
 
 
 # ---------------------------------------------------------------------------
