@@ -21,6 +21,7 @@ from access.permissions import API_KEY_PERMISSIONS, Perm
 from access.principal import Principal
 from access.selectors import principal_for_api_key
 
+from . import cors
 from .authentication import ApiKeyAuthentication
 from .parsers import LimitedJSONParser
 from .throttling import ApiKeyRateThrottle
@@ -68,6 +69,9 @@ class ProjectAPIView(APIView):
     # "track" or "data": which per-key rate in settings.EXPONEA_API_THROTTLE_RATES applies.
     throttle_scope: ClassVar[str] = "data"
     required_permission: ClassVar[Perm | None] = None
+    # The tracking endpoints only: browsers on the project's listed origins may call them
+    # (access/api/cors.py). Every other endpoint answers no browser from another origin.
+    cors_public: ClassVar[bool] = False
     principal: Principal
 
     @classmethod
@@ -77,6 +81,10 @@ class ProjectAPIView(APIView):
         return super().as_view(**initkwargs)
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        if self.cors_public and cors.is_preflight(request):
+            return cors.preflight_response(request, kwargs.get("token"))
         response = super().dispatch(request, *args, **kwargs)
         response["Cache-Control"] = "private, no-store"
+        if self.cors_public:
+            cors.add_cors_headers(request, response, kwargs.get("token"))
         return response

@@ -33,6 +33,7 @@ def body_object(request: Request) -> dict[str, Any]:
 class TrackingView(ProjectAPIView):
     required_permission = Perm.TRACK
     throttle_scope = "track"
+    cors_public = True  # browsers on the project's listed origins (public keys)
 
 
 class CustomerUpdateView(TrackingView):
@@ -103,6 +104,7 @@ class SystemTimeView(ProjectAPIView):
     """Any valid key of the project may ask for the time."""
 
     throttle_scope = "track"
+    cors_public = True
 
     @extend_schema(
         tags=TAG,
