@@ -189,7 +189,7 @@ def _property_q(condition: Condition, value_type: ValueType, *, where: str) -> Q
     expr = JsonTypedValue(name, value_type)
     value = _convert(condition.value, value_type, where=where, name=name)
     # PostgreSQL: equality, contains and prefix in SQL the indexes answer (search.py).
-    indexed = indexed_property_q(name, op, value_type, value, Q(_cmp(expr, "exact", value)))
+    indexed = indexed_property_q(name, op, value_type, value)
     if indexed is not None:
         return indexed
     if op is Operator.EQUALS:
