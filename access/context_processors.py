@@ -15,6 +15,7 @@ from .selectors import projects_for_user
 NAV_ITEMS: list[tuple[str, str, Perm]] = [
     ("Customers", "customers:list", Perm.VIEW_CUSTOMERS),
     ("Data manager", "datamanager:catalog", Perm.VIEW_CUSTOMERS),
+    ("Consents", "consents:categories", Perm.VIEW_CUSTOMERS),
     ("Retention", "retention:page", Perm.MANAGE_DATA),
     ("Anonymization jobs", "customers:jobs", Perm.ANONYMIZE_CUSTOMERS),
 ]

@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "customers",
     "accountability",
     "retention",
+    "consents",
 ]
 
 MIDDLEWARE = [

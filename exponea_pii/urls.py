@@ -17,6 +17,7 @@ project_pages = [
     path("customers/", include("customers.urls")),
     path("access-log/", include("accountability.urls")),
     path("retention/", include("retention.urls")),
+    path("consents/", include("consents.urls")),
 ]
 
 data_api: list[URLPattern | URLResolver] = [
@@ -24,6 +25,8 @@ data_api: list[URLPattern | URLResolver] = [
     path("customers/", include("customers.api.anonymize_urls")),
     path("customers/", include("accountability.api_urls")),
     path("data-manager/", include("datamanager.api.urls")),
+    path("consent/", include("consents.api_urls")),
+    path("access-keys/", include("access.api.authorization_urls")),
     # In the SDK but not about customer data (docs/api-compatibility.md).
     re_path(r"^catalogs(?:/(?P<rest>.*))?$", out_of_scope("catalogs")),
     re_path(r"^analyses(?:/(?P<rest>.*))?$", out_of_scope("analyses")),

@@ -13,6 +13,7 @@ from typing import Any
 from access.errors import InvalidInput, PiiFieldRefused
 from access.permissions import Perm
 from access.principal import Principal
+from consents.selectors import consent_attribute
 from datamanager.masking import Masker
 
 from ..models import Customer, Event
@@ -79,9 +80,11 @@ def customer_attributes(
 
     ``property`` and ``id`` attributes answer ``{"success": true, "value": ...}`` (``null``
     when the customer has none); a PII one is masked for a key without Personal data, as
-    on every other endpoint. Exponea's other attribute types (segmentation, expression,
-    aggregate, prediction, consent) do not exist here and answer ``{"success": false,
-    "error": ...}``, as Exponea does for an attribute the key may not read.
+    on every other endpoint. ``consent`` answers the category's state (mode ``valid``,
+    the default, or ``until``, ``timestamp``, ``message``, ``source``) through the same
+    masker. Exponea's other attribute types (segmentation, expression, aggregate,
+    prediction) do not exist here and answer ``{"success": false, "error": ...}``, as
+    Exponea does for an attribute the key may not read.
     """
     if not isinstance(attributes, list):
         raise InvalidInput("attributes must be a list.")
@@ -108,6 +111,8 @@ def customer_attributes(
                 ids = ids_of_customers([customer.pk]).get(customer.pk, {})
             shaped = ids_shaped({name: ids[name]}, hard) if name in ids else {name: None}
             results.append({"success": True, "value": masker.customer_ids(shaped)[name]})
+        elif kind == "consent":  # reference/customer-consents-2 (consents/selectors.py)
+            results.append(consent_attribute(masker, customer, item, position))
         else:
             results.append(
                 {
