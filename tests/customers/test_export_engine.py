@@ -295,3 +295,19 @@ def test_an_export_abandoned_mid_stream_leaves_the_connection_usable(
     assert next(export.blocks).endswith(b"\n")  # the COPY is running
     export.blocks.close()  # type: ignore[attr-defined]
     assert Customer.objects.filter(project=shop.project).count() == 2
+
+
+def test_id_values_come_in_the_order_they_were_added_on_every_format(world: World) -> None:
+    """A soft ID's values in id order (not by value), a hard ID's first value: PostgreSQL's
+    aggregates take them from an id-ordered subquery, so this pins that order; the same
+    literal on both databases."""
+    factories.track_customer(world.project, {"registered": "o@x.test", "cookie": "zz-first"})
+    factories.track_customer(world.project, {"registered": "o@x.test", "cookie": "mm-second"})
+    factories.track_customer(world.project, {"registered": "o@x.test", "cookie": "aa-third"})
+    columns = (["cookie", "registered"], ["plan"])
+    full_csv = api_export(world.full_key, world.project, "csv", None, *columns)
+    assert full_csv.splitlines()[-1] == ('"[""zz-first"", ""mm-second"", ""aa-third""]",o@x.test,')
+    native = json.loads(api_export(world.full_key, world.project, "native_json", None, *columns))
+    assert native["data"][-1] == [["zz-first", "mm-second", "aa-third"], "o@x.test", None]
+    masked = json.loads(api_export(world.masked_key, world.project, "table_json", None, *columns))
+    assert masked["rows"][-1] == [[MASK], MASK, None]
