@@ -29,6 +29,13 @@ EVENTS_MARKER = "<!--personal-data-events-->"
 ROWS_PER_BLOCK = 500
 
 
+def _when(iso: str | None) -> str:
+    """An ISO time of the document as the page shows it: ``2026-12-01 11:38:11 UTC``."""
+    if not iso:
+        return "—"
+    return iso[:19].replace("T", " ") + " UTC"
+
+
 def _text(value: Any) -> str:
     """A value as the page shows it: a string as it is, anything else as its JSON."""
     if isinstance(value, str):
@@ -54,7 +61,7 @@ def _page_blocks(document: PersonalDataDocument, page: str) -> Iterator[str]:
             break
         rows = [
             {
-                "time": e["time"],
+                "time": _when(e["time"]),
                 "type": e["type"],
                 "properties": [(k, _text(v)) for k, v in sorted(e["properties"].items())],
             }
@@ -72,7 +79,18 @@ class PersonalDataPageView(PersonalDataMixin):
             actor=self.principal, customer_pk=kwargs["pk"], rendering="html"
         )
         head = document.head
+        when = {
+            "exported": _when(head["exported_at"]),
+            "created": _when(head["customer"]["created_at"]),
+            "updated": _when(head["customer"]["updated_at"]),
+            "anonymized": _when(head["anonymization"]["anonymized_at"]),
+        }
+        consents = [{**c, "since": _when(c["since"])} for c in head["consents"]["state"]]
+        access = [{**e, "time": _when(e["time"])} for e in head["access_history"]["entries"]]
         context = {
+            "when": when,
+            "consents": consents,
+            "access_entries": access,
             "project": self.project,
             "principal": self.principal,
             "doc": head,

@@ -349,7 +349,8 @@ def _finish(run: RetentionRun, status: str, error: str = "") -> None:
     run.status = status
     run.finished_at = timezone.now()
     run.error = error[:500]
-    run.save(update_fields=["status", "finished_at", "error", "done"])
+    run.started_at = run.started_at or run.finished_at
+    run.save(update_fields=["status", "started_at", "finished_at", "error", "done"])
     audit_record(
         actor=principal_for_system(run.project, label="retention"),
         action="retention.run_done" if status == Status.DONE else "retention.run_failed",

@@ -338,3 +338,4 @@ def test_enable_run_now_and_the_run_page(
     assert (run.status, run.done) == ("done", 2)  # eager: the run finished in the request
     page = client.get(response["Location"]).content.decode()
     assert "2 of 2" in page and "Done" in page
+    assert run.started_at is not None and run.finished_at is not None
