@@ -25,6 +25,13 @@ logger = logging.getLogger(__name__)
 # With the broker down, a job up to this size runs in the request that created it; a larger
 # one stays queued (resumable with `anonymize_customers --resume`), never lost or half-done.
 IN_PROCESS_FALLBACK_MAX = 5000
+# Publishing a job's next chunk from the worker: up to ~15 s of broker outage is bridged.
+NEXT_CHUNK_PUBLISH_RETRY = {
+    "max_retries": 12,
+    "interval_start": 0.2,
+    "interval_step": 0.3,
+    "interval_max": 2.0,
+}
 
 
 @shared_task(
@@ -57,6 +64,9 @@ def anonymization_job_run(self: Any, job_id: int, lease: str = "") -> None:
         return  # another chain runs this job (or it is finished)
     try:
         more = anonymization_job_step(job_id=job_id)
+        # Inside the retry too: a connection lost after the chunk committed must not send
+        # the retry with the first message's empty lease (it would drop the chain).
+        job_heartbeat(job_id=job_id, lease=held)
     except (OperationalError, InterfaceError) as exc:
         # The retry carries the lease this message now holds: with the original (empty)
         # argument the retry would find the lease taken and drop the chain.
@@ -64,9 +74,11 @@ def anonymization_job_run(self: Any, job_id: int, lease: str = "") -> None:
             factor=1, retries=self.request.retries, maximum=30, full_jitter=True
         )
         raise self.retry(args=(job_id, held), exc=exc, countdown=countdown) from exc
-    job_heartbeat(job_id=job_id, lease=held)
     if more:
-        anonymization_job_run.apply_async((job_id, held))
+        # A broker restart (Redis without persistence loses this very message) would end the
+        # chain here and leave the job to the watchdog, a stall time later; retry the publish
+        # through a short outage instead (the web's policy stays short: requests must not hang).
+        anonymization_job_run.apply_async((job_id, held), retry_policy=NEXT_CHUNK_PUBLISH_RETRY)
 
 
 @shared_task(
