@@ -14,6 +14,7 @@ from access.api.schema import error_responses
 from access.errors import InvalidInput
 from access.permissions import Perm
 
+from ..services.public_tracking import public_key_batch, public_key_ids
 from ..services.tracking import customer_update, event_track
 from ..services.tracking_batch import tracking_batch
 from . import serializers as s
@@ -49,7 +50,7 @@ class CustomerUpdateView(TrackingView):
         body = body_object(request)
         customer_update(
             actor=self.principal,
-            ids=body.get("customer_ids"),
+            ids=public_key_ids(self.principal, body.get("customer_ids")),
             properties=body.get("properties"),
             update_timestamp=body.get("update_timestamp"),
         )
@@ -68,7 +69,7 @@ class EventTrackView(TrackingView):
         body = body_object(request)
         event_track(
             actor=self.principal,
-            ids=body.get("customer_ids"),
+            ids=public_key_ids(self.principal, body.get("customer_ids")),
             event_type=body.get("event_type"),
             timestamp=body.get("timestamp"),
             properties=body.get("properties"),
@@ -94,7 +95,11 @@ class BatchView(TrackingView):
             # Exponea's answer (reference/tracking-api-request-body-errors), in our shape.
             raise InvalidInput("No commands")
         start = time.time()
-        results = tracking_batch(actor=self.principal, commands=body.get("commands"))
+        results = public_key_batch(
+            self.principal,
+            body.get("commands"),
+            lambda commands: tracking_batch(actor=self.principal, commands=commands),
+        )
         return Response(
             {"success": True, "start_time": start, "end_time": time.time(), "results": results}
         )
