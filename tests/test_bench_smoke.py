@@ -99,6 +99,7 @@ SMOKES = {
         precreate=True,
     ),
     "mutation": Smoke("mutation.py", ("--help",), "usage:"),
+    "personal_data_export": Smoke("personal_data_export.py", ("--events", "5,10"), "CPU time"),
 }
 
 
