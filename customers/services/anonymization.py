@@ -42,6 +42,7 @@ from datamanager.services import catalog_register_seen
 from ..models import AnonymizationJob, AnonymizationJobItem, Customer, CustomerId, Event
 from ..selectors import customer_pk_for_ids
 from .anonymization_sql import (
+    IdIn,
     JsonWithoutKeys,
     events_with_any_key,
     insert_per_customer,
@@ -151,14 +152,14 @@ def _anonymize_chunk(
         now=now,
     )
 
-    Customer.objects.filter(pk__in=pks).update(
+    Customer.objects.filter(IdIn("pk", pks)).update(
         properties=JsonWithoutKeys("properties", pii_properties),
         property_timestamps=JsonWithoutKeys("property_timestamps", pii_properties),
         anonymized_at=now,
         updated_at=now,
     )
 
-    CustomerId.objects.filter(customer_id__in=pks).delete()
+    CustomerId.objects.filter(IdIn("customer_id", pks)).delete()
     # The new IDs, events and audit rows are INSERT ... SELECT over the chunk's customers:
     # one statement each, no Python object per row.
     insert_per_customer(
@@ -195,7 +196,7 @@ def _customers_lock(project: Any, pks: Sequence[int], *, anonymized: bool) -> li
     ascending id order as every writer does (docs/architecture.md); returns their ids."""
     return list(
         Customer.objects.select_for_update()
-        .filter(project=project, pk__in=list(pks), anonymized_at__isnull=not anonymized)
+        .filter(IdIn("pk", pks), project=project, anonymized_at__isnull=not anonymized)
         .order_by("pk")
         .values_list("pk", flat=True)
     )
@@ -208,7 +209,7 @@ def _events_strip(plan: _Plan, pks: Sequence[int]) -> None:
     all_keys = sorted({k for keys in plan.event_keys.values() for k in keys})
     Event.objects.filter(
         events_with_any_key(all_keys),
-        customer_id__in=pks,
+        IdIn("customer_id", pks),
         event_type_id__in=list(plan.event_keys),
     ).update(
         properties=Case(
@@ -404,7 +405,7 @@ def anonymized_pii_remove(
     plan = _plan_for(actor, AnonymizationJob.Source.CATALOG)
     props = plan.catalog.customer_properties
     if props:
-        Customer.objects.filter(pk__in=pks).update(
+        Customer.objects.filter(IdIn("pk", pks)).update(
             properties=JsonWithoutKeys("properties", props),
             property_timestamps=JsonWithoutKeys("property_timestamps", props),
         )

@@ -45,6 +45,7 @@ from .anonymization import (
     customer_anonymize,
     customer_survivor,
 )
+from .anonymization_sql import ids_in_sql
 from .tracking import run_retrying
 
 logger = logging.getLogger(__name__)
@@ -113,31 +114,29 @@ def _insert_items(job: AnonymizationJob, customers: QuerySet[Customer] | Sequenc
     for this commit (and then move the item to its survivor, as merges do), and skips a
     customer whose delete committed first: no foreign-key violation, no 500.
     """
-    table = AnonymizationJobItem._meta.db_table
-    customer_table = Customer._meta.db_table
-    lock = " FOR KEY SHARE OF c" if connection.vendor == "postgresql" else ""
     if isinstance(customers, QuerySet):
         # INSERT ... SELECT: millions of matching customers never pass through Python.
         sql, params = customers.order_by().values("pk").query.sql_with_params()
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {table} (job_id, customer_id, done) "  # noqa: S608
-                f"SELECT %s, c.id, %s FROM {customer_table} c "
-                f"WHERE c.project_id = %s AND c.id IN ({sql}){lock}",
-                [job.pk, False, job.project_id, *params],
-            )
+        _insert_items_where(job, f"c.id IN ({sql})", params)
         return
     unique = list(dict.fromkeys(customers))
     for start in range(0, len(unique), 2000):
         part = unique[start : start + 2000]
-        marks = ", ".join(["%s"] * len(part))
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {table} (job_id, customer_id, done) "  # noqa: S608
-                f"SELECT %s, c.id, %s FROM {customer_table} c "
-                f"WHERE c.project_id = %s AND c.id IN ({marks}){lock}",
-                [job.pk, False, job.project_id, *part],
-            )
+        _insert_items_where(job, *ids_in_sql("c.id", part))
+
+
+def _insert_items_where(job: AnonymizationJob, where: str, params: Sequence[Any]) -> None:
+    """``INSERT INTO items SELECT ... FROM customer c WHERE <where>`` (see above)."""
+    table = AnonymizationJobItem._meta.db_table
+    customer_table = Customer._meta.db_table
+    lock = " FOR KEY SHARE OF c" if connection.vendor == "postgresql" else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (job_id, customer_id, done) "  # noqa: S608
+            f"SELECT %s, c.id, %s FROM {customer_table} c "
+            f"WHERE c.project_id = %s AND {where}{lock}",
+            [job.pk, False, job.project_id, *params],
+        )
 
 
 IDEMPOTENCY_WINDOW_SECONDS = 10 * 60

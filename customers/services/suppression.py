@@ -31,6 +31,7 @@ from access.services import audit_record
 
 from ..models import CustomerId, ErasureSettings, SuppressedIdentity
 from ..selectors import id_names
+from .anonymization_sql import IdIn, rows_insert
 from .erasure_ledger import hard_id_hash
 
 
@@ -83,17 +84,23 @@ def identities_suppress(project: Project, customer_pks: Sequence[int]) -> dict[i
     if not hard or not customer_pks:
         return counts
     token = str(project.token)
+    now = timezone.now()
     rows = []
     for customer_id, name, value in CustomerId.objects.filter(
-        customer_id__in=list(customer_pks), name__in=hard
+        IdIn("customer_id", customer_pks), name__in=hard
     ).values_list("customer_id", "name", "value"):
         rows.append(
-            SuppressedIdentity(
-                project=project, id_name=name, value_hash=hard_id_hash(token, name, value)
-            )
+            {
+                "project_id": project.pk,
+                "id_name": name,
+                "value_hash": hard_id_hash(token, name, value),
+                "created_at": now,
+                "refused": 0,
+                "last_refused_at": None,
+            }
         )
         counts[customer_id] += 1
-    SuppressedIdentity.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
+    rows_insert(SuppressedIdentity, rows, ignore_conflicts=True)
     return counts
 
 
