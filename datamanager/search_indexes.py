@@ -91,7 +91,8 @@ def searchable_set(*, actor: Principal, name: str, searchable: bool) -> Customer
             .first()
         )
         if attribute is None:
-            raise NotFound(f"Customer attribute '{name}' not found.")
+            # Not repeated: an unknown name is what the caller typed, maybe a value.
+            raise NotFound("No such customer attribute in this project.")
         if attribute.is_id:
             raise InvalidInput(f"'{name}' is an ID: IDs are always searchable by their value.")
         if searchable and attribute.type not in SEARCHABLE_TYPES:

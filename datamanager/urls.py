@@ -2,11 +2,12 @@
 
 from django.urls import path
 
-from . import views
+from . import search_views, views
 
 app_name = "datamanager"
 
 urlpatterns = [
     path("", views.CatalogView.as_view(), name="catalog"),
     path("ids/", views.CustomerIdAddView.as_view(), name="id_create"),
+    path("searchable/", search_views.SearchableView.as_view(), name="searchable"),
 ]

@@ -26,6 +26,7 @@ from access.views_base import ProjectViewMixin
 from .forms import RowState, StagedForm, staged_form_parse
 from .ids import CustomerIdInvalid, customer_id_create
 from .models import AttributeKind, AttributeType, CustomerAttribute, EventAttribute, EventType
+from .search_views import search_panel
 from .selectors import (
     AttributeSample,
     TrackedValues,
@@ -250,6 +251,7 @@ class CatalogView(ProjectViewMixin, View):
             "confirm_unflag": confirm_unflag or [],
             "errors": errors or [],
             "add_id": add_id or AddIdForm(),
+            "search": search_panel(self.principal, attributes),
         }
         return render(request, self.template_name, context, status=status)
 
