@@ -19,6 +19,14 @@ What it does, in one run:
 4. prints requests/s, latency percentiles and errors (any non-2xx/3xx answer or socket error)
    per kind and in total, as a Markdown table for docs/reliability.md.
 
+With ``--bulk-job`` a Celery worker (production settings, Redis broker on ``--redis-db``,
+the job watchdog's beat embedded) runs alongside, and every ``--bulk-every`` seconds a bulk
+anonymization of ``--bulk-size`` customers is requested through the API
+(``anonymize_bulk``). Those customers are set aside: the users' traffic never touches them.
+After the run every job must end ``done``, and an integrity check reads each job customer:
+anonymized, exactly one ``anonymization`` event, no registered ID, no PII property, no PII
+event attribute left. Worker RSS and CPU are sampled and reported with the server's.
+
 Only loopback addresses are used. The client is a minimal HTTP/1.1 client on asyncio streams
 (one connection per request, ``Connection: close``), so no third-party client is needed.
 """
@@ -125,14 +133,28 @@ def prepare_database(
                 "SELECT id FROM customers_customer WHERE project_id = %s", [project_id]
             )
         ]
-        seeded["registered"] = [
-            r[0]
+        seeded["pairs"] = [
+            (int(r[0]), str(r[1]))
             for r in conn.execute(
-                "SELECT value FROM customers_customerid WHERE project_id = %s AND name = 'registered'",
+                "SELECT customer_id, value FROM customers_customerid "
+                "WHERE project_id = %s AND name = 'registered' ORDER BY customer_id",
                 [project_id],
             )
         ]
+        seeded["registered"] = [email for _, email in seeded["pairs"]]
     return seeded
+
+
+def set_aside(seeded: dict[str, Any], count: int) -> list[tuple[int, str]]:
+    """The last ``count`` registered customers, for the bulk jobs; removed from the users'
+    traffic (tracking an erased e-mail is refused by design, and would count as an error)."""
+    if count >= len(seeded["pairs"]):
+        raise SystemExit(f"--customers too small: the bulk jobs need {count} customers")
+    reserved = seeded["pairs"][-count:]
+    ids = {pk for pk, _ in reserved}
+    seeded["customer_ids"] = [pk for pk in seeded["customer_ids"] if pk not in ids]
+    seeded["registered"] = [email for _, email in seeded["pairs"][:-count]]
+    return reserved
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -191,14 +213,16 @@ def server_sample(master: int, database: str) -> tuple[float, float, int]:
 async def sample_server(
     args: argparse.Namespace,
     clock: dict[str, float],
-    samples: list[tuple[float, float, float, int]],
+    samples: list[tuple[float, float, float, int, float]],
 ) -> None:
     """Every --sample-every seconds of the run: worker memory and database connections, so a
     long run shows whether they stay flat (a leak grows, a connection leak climbs)."""
     start = time.monotonic()
     while True:
         sample = await asyncio.to_thread(server_sample, args.server_pid, args.database)
-        samples.append((time.monotonic() - start, *sample))
+        worker = getattr(args, "worker_pid", None)
+        worker_rss = _rss_mib(worker) if worker else 0.0
+        samples.append((time.monotonic() - start, *sample, worker_rss))
         if time.monotonic() >= clock["deadline"]:
             return
         await asyncio.sleep(min(args.sample_every, max(0.0, clock["deadline"] - time.monotonic())))
@@ -402,15 +426,22 @@ def report(stats: Stats, duration: float, args: argparse.Namespace) -> str:
             f"{(max(lat) if lat else 0) * 1000:.0f} | {errs} |"
         )
     samples = getattr(args, "samples", [])
+    bulk = getattr(args, "bulk", None)
     if samples:
+        celery = " Celery worker RSS MiB |" if bulk else ""
         out += [
             "",
-            "| at s | largest worker RSS MiB | all gunicorn RSS MiB | database connections |",
-            "|---:|---:|---:|---:|",
+            "| at s | largest worker RSS MiB | all gunicorn RSS MiB | database connections |"
+            + celery,
+            "|---:|---:|---:|---:|" + ("---:|" if bulk else ""),
         ]
         out += [
-            f"| {t:.0f} | {big:.0f} | {total:.0f} | {conns} |" for t, big, total, conns in samples
+            f"| {t:.0f} | {big:.0f} | {total:.0f} | {conns} |"
+            + (f" {worker:.0f} |" if bulk else "")
+            for t, big, total, conns, worker in samples
         ]
+    if bulk:
+        out += ["", bulk_report(bulk)]
     if stats.errors:
         sample = [e for errs in stats.errors.values() for e in errs][:10]
         out += ["", "first errors: " + "; ".join(sample)]
@@ -459,13 +490,187 @@ async def run_load(
     start = time.monotonic()
     clock = {"deadline": start + args.duration}
     args.samples = []
+    worker = getattr(args, "worker_pid", None)
+    worker_cpu = _cpu_seconds(worker) if worker else 0.0
+    extra = []
+    if getattr(args, "bulk", None) is not None:
+        extra.append(request_bulk_jobs(args, port, seeded, clock, args.bulk))
     await asyncio.gather(
         sample_server(args, clock, args.samples),
         *(user(n, port, seeded, sessions[n], clock, stats) for n in range(args.users)),
+        *extra,
     )
     elapsed = time.monotonic() - start
     args.cpu = cpu_used(cpu_before, server_cpu(args.server_pid, args.database))
+    if worker:
+        args.bulk.worker_cpu_during_load = _cpu_seconds(worker) - worker_cpu
+        await finish_bulk_jobs(args, port, seeded, args.bulk)
+        args.bulk.worker_cpu_total = _cpu_seconds(worker) - worker_cpu
     return stats, elapsed
+
+
+# Bulk anonymization alongside ---------------------------------------------------------------
+
+
+@dataclass
+class Bulk:
+    reserved: list[tuple[int, str]]
+    size: int
+    every: float
+    requested: list[str] = field(default_factory=list)  # bulk_ids
+    customers: list[int] = field(default_factory=list)  # internal ids of requested customers
+    errors: list[str] = field(default_factory=list)
+    jobs: dict[str, dict[str, Any]] = field(default_factory=dict)  # final status per bulk_id
+    findings: dict[str, int] = field(default_factory=dict)
+    worker_cpu_during_load: float = 0.0
+    worker_cpu_total: float = 0.0
+    drain_seconds: float = 0.0
+
+
+def _full_key(seeded: dict[str, Any]) -> str:
+    key = next(k for k in seeded["api_keys"] if "anonymize_customers" in k["permissions"])
+    return "Basic " + base64.b64encode(f"{key['key_id']}:{key['secret']}".encode()).decode()
+
+
+async def request_bulk_jobs(
+    args: argparse.Namespace, port: int, seeded: dict[str, Any], clock: dict[str, float], bulk: Bulk
+) -> None:
+    """Every ``bulk.every`` seconds of the run, one bulk anonymization through the API."""
+    headers = {"Authorization": _full_key(seeded), "Content-Type": "application/json"}
+    path = f"/data/v2/projects/{seeded['project_token']}/customers/anonymize_bulk"
+    offset = 0
+    while time.monotonic() < clock["deadline"] and offset < len(bulk.reserved):
+        part = bulk.reserved[offset : offset + bulk.size]
+        offset += bulk.size
+        body = {"customers": [{"customer_ids": {"registered": email}} for _, email in part]}
+        try:
+            answer = await http(port, "POST", path, headers=headers, body=json.dumps(body).encode())
+            if answer.status != 200:
+                bulk.errors.append(f"{answer.status} anonymize_bulk")
+            else:
+                bulk.requested.append(json.loads(answer.body)["bulk_id"])
+                bulk.customers += [pk for pk, _ in part]
+        except Exception as exc:
+            bulk.errors.append(f"{type(exc).__name__} anonymize_bulk")
+        await asyncio.sleep(max(0.0, min(bulk.every, clock["deadline"] - time.monotonic())))
+
+
+async def finish_bulk_jobs(
+    args: argparse.Namespace, port: int, seeded: dict[str, Any], bulk: Bulk, timeout: float = 300
+) -> None:
+    """Wait for every requested job to end, then check what it left behind."""
+    headers = {"Authorization": _full_key(seeded)}
+    base = f"/data/v2/projects/{seeded['project_token']}/customers/anonymize_bulk/"
+    started = time.monotonic()
+    pending = list(bulk.requested)
+    while pending and time.monotonic() - started < timeout:
+        still = []
+        for bulk_id in pending:
+            answer = await http(port, "GET", base + bulk_id, headers=headers)
+            status = json.loads(answer.body) if answer.status == 200 else {"status": answer.status}
+            if status.get("status") in ("done", "failed") or answer.status != 200:
+                bulk.jobs[bulk_id] = status
+            else:
+                still.append(bulk_id)
+        pending = still
+        if pending:
+            await asyncio.sleep(1.0)
+    bulk.drain_seconds = time.monotonic() - started
+    for bulk_id in pending:
+        bulk.errors.append(f"job {bulk_id} not finished {timeout:.0f}s after the load")
+    for bulk_id, status in bulk.jobs.items():
+        if status.get("status") != "done" or status.get("error"):
+            bulk.errors.append(f"job {bulk_id}: {status.get('status')} {status.get('error', '')}")
+    bulk.findings = await asyncio.to_thread(integrity_findings, args.database, bulk.customers)
+
+
+PII_PROPERTIES = ["email", "phone", "first_name", "last_name", "birth_date"]
+PII_EVENT_ATTRIBUTES = ["ip", "shipping_address", "card_last4"]
+
+
+def integrity_findings(database: str, customers: list[int]) -> dict[str, int]:
+    """What a finished job may not leave on its customers (seed_demo's PII flags)."""
+    with psycopg.connect(f"{PG}/{database}") as conn:
+
+        def count(sql: str, *params: Any) -> int:
+            row = conn.execute(sql, [customers, *params]).fetchone()
+            return int(row[0]) if row else 0
+
+        return {
+            "not anonymized": count(
+                "SELECT count(*) FROM customers_customer WHERE id = ANY(%s) "
+                "AND anonymized_at IS NULL"
+            ),
+            "anonymized not exactly once": count(
+                "SELECT count(*) FROM (SELECT c.id FROM customers_customer c "
+                "LEFT JOIN customers_event e ON e.customer_id = c.id AND e.event_type_id IN "
+                "(SELECT id FROM datamanager_eventtype WHERE name = 'anonymization') "
+                "WHERE c.id = ANY(%s) GROUP BY c.id HAVING count(e.id) <> 1) AS bad"
+            ),
+            "registered ID left": count(
+                "SELECT count(*) FROM customers_customerid WHERE customer_id = ANY(%s) "
+                "AND name = 'registered'"
+            ),
+            "PII property left": count(
+                "SELECT count(*) FROM customers_customer WHERE id = ANY(%s) AND properties ?| %s",
+                PII_PROPERTIES,
+            ),
+            "PII event attribute left": count(
+                "SELECT count(*) FROM customers_event WHERE customer_id = ANY(%s) "
+                "AND properties ?| %s",
+                PII_EVENT_ATTRIBUTES,
+            ),
+        }
+
+
+def bulk_report(bulk: Bulk) -> str:
+    durations = [
+        s["finished_at"] - s["created_at"]
+        for s in bulk.jobs.values()
+        if s.get("finished_at") and s.get("created_at")
+    ]
+    findings = sum(bulk.findings.values())
+    lines = [
+        f"bulk anonymization alongside: {len(bulk.requested)} jobs of up to {bulk.size} customers "
+        f"(one every {bulk.every:.0f} s), {len(bulk.customers)} customers; "
+        f"{sum(1 for s in bulk.jobs.values() if s.get('status') == 'done')} done; "
+        f"errors {len(bulk.errors)}" + (f" ({'; '.join(bulk.errors[:5])})" if bulk.errors else ""),
+        f"job time from request to done: p50 {percentile(durations, 50):.1f} s, "
+        f"p95 {percentile(durations, 95):.1f} s, max {max(durations, default=0):.1f} s; "
+        f"last jobs drained {bulk.drain_seconds:.1f} s after the load",
+        f"Celery worker CPU: {bulk.worker_cpu_during_load:.1f} s during the load, "
+        f"{bulk.worker_cpu_total:.1f} s in all "
+        f"({bulk.worker_cpu_total / max(len(bulk.customers), 1) * 1000:.1f} ms per customer)",
+        f"integrity findings: {findings}"
+        + (f" ({bulk.findings})" if findings else " (anonymized exactly once, nothing left)"),
+    ]
+    return "\n".join(lines)
+
+
+def start_worker(env: dict[str, str], folder: Path) -> subprocess.Popen[bytes]:
+    """A Celery worker with the watchdog's beat embedded, as the production guide runs it."""
+    log = (folder / "worker.log").open("ab")
+    return subprocess.Popen(
+        [
+            PYTHON,
+            "-m",
+            "celery",
+            "-A",
+            "exponea_pii",
+            "worker",
+            "--pool=solo",
+            "--loglevel=WARNING",
+            "--without-gossip",
+            "--without-mingle",
+            "--beat",
+            f"--schedule={folder / 'beat-schedule'}",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def main() -> None:
@@ -480,6 +685,13 @@ def main() -> None:
     parser.add_argument(
         "--sample-every", type=float, default=10.0, help="seconds between RSS/connection samples"
     )
+    parser.add_argument(
+        "--bulk-job",
+        action="store_true",
+        help="run a Celery worker and request bulk anonymizations during the load",
+    )
+    parser.add_argument("--bulk-size", type=int, default=100, help="customers per bulk job")
+    parser.add_argument("--bulk-every", type=float, default=20.0, help="seconds between jobs")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument(
         "--reuse", action="store_true", help="reuse an existing database instead of re-seeding"
@@ -491,8 +703,21 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench_load_") as tmp:
         static_root = write_settings(Path(tmp))
         env = server_env(args.database, args.redis_db, static_root)
+        # Anonymizations append to an erasure ledger: a private one, not the tree's var/.
+        env["ERASURE_LEDGER_DIR"] = str(Path(tmp) / "erasure-ledger")
         seeded = prepare_database(args.database, env, args.customers, reuse=args.reuse)
         port = free_port()
+        worker = None
+        args.bulk = None
+        if args.bulk_job:
+            jobs = int(args.duration // args.bulk_every) + 1
+            args.bulk = Bulk(
+                set_aside(seeded, jobs * args.bulk_size), args.bulk_size, args.bulk_every
+            )
+            # The broker is Redis on --redis-db: give the bench a database index of its own
+            # (the worker runs every job message it finds there against this database).
+            worker = start_worker(env, Path(tmp))
+            args.worker_pid = worker.pid
         args.load_before = os.getloadavg()[0]
         server = start_gunicorn(env, port, workers=args.workers, threads=args.threads)
         args.server_pid = server.pid
@@ -501,6 +726,9 @@ def main() -> None:
         finally:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=30)
+            if worker is not None:
+                os.killpg(worker.pid, signal.SIGTERM)
+                worker.wait(timeout=60)
         if not args.keep:
             drop_database(args.database)
     print(report(stats, duration, args))

@@ -71,8 +71,20 @@ SMOKES = {
     ),
     "load": Smoke(
         "load.py",
-        ("--users", "2", "--duration", "1", "--customers", "5", "--workers", "1"),
-        "server CPU per request",
+        (
+            "--users",
+            "2",
+            "--duration",
+            "1",
+            "--customers",
+            "5",
+            "--workers",
+            "1",
+            "--bulk-job",
+            "--bulk-size",
+            "2",
+        ),
+        "integrity findings: 0",
         database_flag="--database",
     ),
     "scale": Smoke(
