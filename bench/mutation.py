@@ -45,6 +45,8 @@ class Target:
     path: str
     functions: tuple[str, ...]  # mutmut's mangled names: "x_func" or "xǁClassǁmethod"; * glob
     tests: tuple[str, ...]
+    # Printed with the score: what the score does not show (e.g. a method nothing calls yet).
+    note: str = ""
 
     @property
     def module(self) -> str:
@@ -66,6 +68,12 @@ TARGETS = [
         # The unit tests decide every Masker mutant; the egress tests (EVERY_TYPE) prove the
         # same on every path but cost a database per mutant, which this machine cannot pay.
         (UNIT,),
+        note=(
+            "Masker.check_event_fields is called by nothing until issue 22 (event attribute "
+            "filter conditions): its mutants are killed by the unit test "
+            "test_check_event_fields_refuses_a_pii_event_attribute only, no egress path can "
+            "reach it yet; event_value is reached only for attributes the principal may see"
+        ),
     ),
     Target(
         "datamanager/catalog.py",
@@ -81,7 +89,11 @@ TARGETS = [
             "x__version_key",
             "x__current_version",
         ),
-        (UNIT, "tests/datamanager/test_catalog_cache.py"),
+        (
+            UNIT,
+            "tests/datamanager/test_catalog_cache.py",
+            "tests/datamanager/test_catalog_lifetime.py",
+        ),
     ),
     Target(
         "customers/presenters.py",
@@ -129,29 +141,36 @@ TARGETS = [
 
 # Mutants that cannot change what any principal receives, by (module, mutated function,
 # text of the mutated line after the change): the reason is printed with them.
-_VERSION_IS_A_NAMESPACE = (
-    "the catalog version only names a cache namespace: a missing or constant version "
-    "('None') is as good as a random one until catalog_invalidate sets a fresh one, which "
-    "it does on every save, so every reader still sees a saved flag at once"
+_FIRST_READ_IS_A_SHORTCUT = (
+    "the first read of the version is a shortcut only: when it answers None the function "
+    "adds a fresh version (a no-op if one is stored) and reads the version again, so the "
+    "stored version comes back all the same"
 )
+_DUMMY_STORES_NOTHING = (
+    "Django's DummyCache stores nothing: taken for a shared cache, every read of it "
+    "misses, so catalog_for_project loads the catalog from the database on every call, "
+    "exactly as it does when it skips the cache (the 'locmem' half is killed)"
+)
+_CACHED_TEST = '"locmem" not in backend.lower() and'
 EQUIVALENT: list[tuple[str, str, str, str]] = [
-    ("datamanager.catalog", "x__current_version", line, _VERSION_IS_A_NAMESPACE)
-    for line in (
-        "version = None",
-        "version = cache.get(None)",
-        "if version is not None:",
-        "cache.add(None, uuid.uuid4().hex, None)",
-        "cache.add(key, None, None)",
-        "cache.add(uuid.uuid4().hex, None)",
-        "cache.add(key, None)",
-    )
-] + [
+    ("datamanager.catalog", "x__current_version", "version = None", _FIRST_READ_IS_A_SHORTCUT),
     (
         "datamanager.catalog",
         "x__current_version",
-        "cache.add(key, uuid.uuid4().hex, )",
-        "a version that expires (the cache's default timeout) instead of never only makes "
-        "the next read miss and load the catalog from the database again",
+        "version = cache.get(None)",
+        _FIRST_READ_IS_A_SHORTCUT,
+    ),
+] + [
+    (
+        "datamanager.catalog",
+        "x__catalog_is_cached",
+        f"return {_CACHED_TEST} {rest}",
+        _DUMMY_STORES_NOTHING,
+    )
+    for rest in (
+        '"XXdummyXX" not in backend.lower()',
+        '"DUMMY" not in backend.lower()',
+        '"dummy" not in backend.upper()',
     )
 ]
 
@@ -327,6 +346,9 @@ def main() -> int:
             f"killed {killed} of {counted}  ({timeouts} of them by timeout, "
             f"{len(equivalent)} equivalent excluded, {elapsed / 60:.1f} min)"
         )
+        for target in targets:
+            if target.note:
+                print(f"note on {target.path}: {target.note}")
         for name, (reason, diff) in equivalent.items():
             print(f"\nequivalent {name}: {reason}\n{diff}")
         for name, (status, diff) in survivors.items():
