@@ -19,6 +19,9 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -203,6 +206,51 @@ def service(project: Any, chunk: int) -> None:
     assert finished.status == "done", finished.error
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds() -> tuple[float, float]:
+    """CPU time (user + system) so far of this process and of its PostgreSQL backend.
+
+    The server is local (bench.common): the backend's counters are in ``/proc``. On a
+    shared machine wall-clock time depends on everyone else; CPU time much less so.
+    """
+    from django.db import connection
+
+    with connection.cursor() as c:
+        c.execute("SELECT pg_backend_pid()")
+        pid = c.fetchone()[0]
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        backend = (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
+    except OSError:  # the server runs elsewhere: Python's share only
+        backend = 0.0
+    return time.process_time(), backend
+
+
+@dataclass
+class Measured:
+    seconds: float = 0.0
+    python_cpu: float = 0.0
+    database_cpu: float = 0.0
+
+    @property
+    def cpu(self) -> float:
+        return self.python_cpu + self.database_cpu
+
+
+@contextmanager
+def measured() -> Iterator[Measured]:
+    """Wall clock and CPU time (this process, its PostgreSQL backend) of the block."""
+    result = Measured()
+    python0, database0 = cpu_seconds()
+    with timed() as wall:
+        yield result
+    python1, database1 = cpu_seconds()
+    result.seconds = wall.seconds
+    result.python_cpu, result.database_cpu = python1 - python0, database1 - database0
+
+
 def state(project: Any) -> dict[str, int]:
     from django.db import connection
 
@@ -280,16 +328,20 @@ def main() -> None:
         f"in {time.perf_counter() - started:.1f}s"
     )
 
-    with timed() as raw:
+    load_before = os.getloadavg()[0]
+    with measured() as raw:
         raw_sql(raw_project)
-    with timed() as by_service:
+    with measured() as by_service:
         service(service_project, args.chunk_size)
-    raw_seconds, service_seconds = raw.seconds, by_service.seconds
-    off_seconds = None
+    rows = [
+        ("hand-written SQL (one statement per table)", raw),
+        (f"service, bulk job (chunks of {args.chunk_size})", by_service),
+    ]
     if args.checks_off:
-        with timed() as checks_off:
+        with measured() as checks_off:
             service(off_project, args.chunk_size)
-        off_seconds = checks_off.seconds
+        rows.append(("service, erasure checks off (no leftover check, no suppression)", checks_off))
+    load_after = os.getloadavg()[0]
 
     raw_state, service_state = state(raw_project), state(service_project)
     assert raw_state == service_state, (raw_state, service_state)
@@ -297,21 +349,26 @@ def main() -> None:
     assert raw_state["anonymization_events"] == args.customers
 
     n = args.customers
-    raw_rate, service_rate = n / raw_seconds, n / service_seconds
     print()
-    print(f"| {n:,} customers x {args.events} events | seconds | customers/s |")
-    print("|---|---:|---:|")
-    print(f"| hand-written SQL (one statement per table) | {raw_seconds:.2f} | {raw_rate:,.0f} |")
     print(
-        f"| service, bulk job (chunks of {args.chunk_size}) | {service_seconds:.2f} "
-        f"| {service_rate:,.0f} |"
+        f"| {n:,} customers x {args.events} events | seconds | customers/s "
+        "| CPU s (Python + PostgreSQL) | customers per CPU s |"
     )
-    if off_seconds is not None:
+    print("|---|---:|---:|---:|---:|")
+    for label, m in rows:
         print(
-            f"| service, erasure checks off (no leftover check, no suppression) "
-            f"| {off_seconds:.2f} | {n / off_seconds:,.0f} |"
+            f"| {label} | {m.seconds:.2f} | {n / m.seconds:,.0f} "
+            f"| {m.cpu:.2f} ({m.python_cpu:.2f} + {m.database_cpu:.2f}) "
+            f"| {n / m.cpu:,.0f} |"
+            if m.cpu
+            else f"| {label} | {m.seconds:.2f} | {n / m.seconds:,.0f} | - | - |"
         )
-    print(f"\nratio service / raw SQL throughput: {service_rate / raw_rate:.2f}x")
+    print(f"\nratio service / raw SQL throughput: {raw.seconds / by_service.seconds:.2f}x")
+    if raw.cpu and by_service.cpu:
+        print(f"ratio service / raw SQL per CPU second: {raw.cpu / by_service.cpu:.2f}x")
+    print(
+        f"load average (1 min) before / after the timed part: {load_before:.1f} / {load_after:.1f}"
+    )
     print(f"end state (identical for both copies): {raw_state}")
 
     connection.close()
