@@ -13,12 +13,13 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 
 from access.principal import Principal
 from datamanager.masking import Masker
 
 from .models import Channel, PersonalDataAccess
+from .writer import access_log_writer
 
 # An export of more customers than this records its filter, count and id, not the ids.
 EXPORT_IDS_LIMIT = 1000
@@ -27,6 +28,12 @@ EXPORT_IDS_LIMIT = 1000
 def access_log_enabled() -> bool:
     """Off only where a benchmark compares the cost (``PERSONAL_DATA_ACCESS_LOG``)."""
     return bool(getattr(settings, "PERSONAL_DATA_ACCESS_LOG", True))
+
+
+def access_log_async() -> bool:
+    """Entries outside a transaction go to the background writer (production settings;
+    tests keep it off: their data lives in a transaction the writer cannot see)."""
+    return bool(getattr(settings, "PERSONAL_DATA_ACCESS_LOG_ASYNC", False))
 
 
 def access_record(
@@ -72,17 +79,41 @@ def access_record(
         reason=reason,
         ip=actor.ip,
     )
-    if connection.vendor == "postgresql" and not connection.in_atomic_block:
-        # A page view's entry alone in its transaction: don't make the page wait for the
-        # WAL flush (a crash may lose the last fraction of a second of entries, never
-        # corrupt them). Inside a caller's transaction (an export) nothing changes.
-        with transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit TO OFF")
-            entry.save(force_insert=True)
+    if not connection.in_atomic_block and access_log_async():
+        access_log_writer.put(entry)  # written by the background writer (writer.py)
+    elif connection.vendor == "postgresql" and not connection.in_atomic_block:
+        _insert_without_waiting_for_wal(entry)
     else:
         entry.save(force_insert=True)
     return entry
+
+
+def _insert_without_waiting_for_wal(entry: PersonalDataAccess) -> None:
+    """One statement, one round trip, committed without waiting for the WAL flush.
+
+    A page view's entry is alone in its (autocommit) transaction: ``set_config(...,
+    true)`` turns ``synchronous_commit`` off for that transaction only, inside the INSERT
+    itself (the FROM makes PostgreSQL evaluate it), so the page neither waits for the
+    disk nor pays for BEGIN / SET LOCAL / COMMIT round trips (docs/benchmarks.md). A
+    crash may lose the last fraction of a second of entries, never corrupt them. Inside
+    a caller's transaction (an export) the ORM's ordinary save is used instead.
+    """
+    fields = [f for f in PersonalDataAccess._meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(connection.ops.quote_name(str(f.column)) for f in fields)
+    # Explicit casts: parameters in a SELECT list would otherwise be resolved as text.
+    values = ", ".join(f"%s::{f.db_type(connection)}" for f in fields)
+    table = connection.ops.quote_name(PersonalDataAccess._meta.db_table)
+    sql = (
+        f"INSERT INTO {table} ({columns}) SELECT {values} "  # noqa: S608 - model names
+        "FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit "
+        "RETURNING id"
+    )
+    params = [f.get_db_prep_save(f.pre_save(entry, add=True), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        entry.pk = cursor.fetchone()[0]
+    entry._state.adding = False
+    entry._state.db = connection.alias
 
 
 def access_record_shown(

@@ -380,6 +380,10 @@ if TRUSTED_PROXY:
 DEFAULT_EXCEPTION_REPORTER = "exponea_pii.error_reporting.RedactingExceptionReporter"
 DEFAULT_EXCEPTION_REPORTER_FILTER = "exponea_pii.error_reporting.RedactingExceptionReporterFilter"
 
+# The personal-data access log (accountability/): a page's entry is handed to a background
+# writer thread instead of making the page wait for the database (accountability/writer.py).
+PERSONAL_DATA_ACCESS_LOG_ASYNC = True
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

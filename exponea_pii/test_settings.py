@@ -11,6 +11,8 @@ os.environ.setdefault("EXPONEA_PII_ENV_FILE", "")
 from .settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Test data lives in a transaction the access log's background writer cannot see.
+PERSONAL_DATA_ACCESS_LOG_ASYNC = False
 SECURE_SSL_REDIRECT = False
 SECURE_HSTS_SECONDS = 0
 STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405
