@@ -49,6 +49,7 @@ from access.models import Project
 from access.permissions import API_KEY_PERMISSIONS, Perm
 from access.services import member_add, role_create
 from access.views_base import ProjectViewMixin
+from accountability.models import RevealStatus, TemporaryReveal
 from customers.models import AnonymizationJob, Customer, ErasureReceipt
 from retention.models import RetentionPolicy, RetentionRun
 from tests import factories
@@ -196,6 +197,7 @@ KWARG_VALUES: dict[str, Callable[[str, Objects], str]] = {
     "event_type_id": lambda conv, o: str(o.extra["event_type"].pk),
     "attribute_id": lambda conv, o: str(o.extra["customer_attribute"].pk),
     "event_attribute_id": lambda conv, o: str(o.extra["event_attribute"].pk),
+    "reveal_id": lambda conv, o: str(o.extra["reveal"].pk),
 }
 
 
@@ -252,6 +254,17 @@ def build_objects(project: Project, customer: Customer, member: Any, api_key: An
             trigger="manual",
             requested_by_label="tests",
             status="done",
+        ),
+        # A temporary reveal request of the member (accountability/), waiting for approval.
+        "reveal": TemporaryReveal.objects.create(
+            project=project,
+            customer_id=customer.pk,
+            user=member,
+            user_label=member.get_username(),
+            reason="The matrix asks for a reveal of this customer.",
+            minutes=15,
+            status=RevealStatus.PENDING,
+            requested_at=timezone.now(),
         ),
     }
     return Objects(
