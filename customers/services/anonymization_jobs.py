@@ -24,7 +24,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import OperationalError, connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -394,7 +394,7 @@ def anonymization_job_step(*, job_id: int, size: int | None = None) -> bool:
                 job.done = job.total
             job.save(update_fields=fields)
             return job.status != AnonymizationJob.Status.DONE
-    except OperationalError:
+    except (OperationalError, InterfaceError):
         raise  # the database went away: let Celery retry; nothing of this chunk committed
     except DomainError as exc:
         _job_fail(job_id, exc.message)
