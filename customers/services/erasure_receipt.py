@@ -166,9 +166,12 @@ def erasure_check_and_receipts(
 
     removed: dict[int, set[str]] = {pk: set() for pk in pks}
     id_names_of: dict[int, set[str]] = {pk: set() for pk in pks}
-    for customer_id, name, value in CustomerId.objects.filter(IdIn("customer_id", pks)).values_list(
-        "customer_id", "name", "value"
-    ):
+    id_rows = list(
+        CustomerId.objects.filter(IdIn("customer_id", pks)).values_list(
+            "customer_id", "name", "value"
+        )
+    )
+    for customer_id, name, value in id_rows:
         _values(value, removed[customer_id])
         id_names_of[customer_id].add(name)
 
@@ -250,7 +253,9 @@ def erasure_check_and_receipts(
         Event.objects.bulk_update(changed_events, ["properties"], batch_size=500)
 
     suppressed = (
-        identities_suppress(project, pks) if switches.suppress_erased_ids else dict.fromkeys(pks, 0)
+        identities_suppress(project, pks, id_rows=id_rows)
+        if switches.suppress_erased_ids
+        else dict.fromkeys(pks, 0)
     )
     rows_insert(
         ErasureReceipt,

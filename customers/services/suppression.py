@@ -76,19 +76,32 @@ def erasure_settings_update(
     return row
 
 
-def identities_suppress(project: Project, customer_pks: Sequence[int]) -> dict[int, int]:
+def identities_suppress(
+    project: Project,
+    customer_pks: Sequence[int],
+    *,
+    id_rows: Iterable[tuple[int, str, str]] | None = None,
+) -> dict[int, int]:
     """Keep the hashes of these customers' hard IDs (inside the anonymization's transaction,
-    before the IDs are deleted); returns how many were suppressed per customer."""
+    before the IDs are deleted); returns how many were suppressed per customer.
+
+    ``id_rows``: the customers' ``(customer_id, name, value)`` ID rows if the caller has
+    read them already (the leftover check has); otherwise they are read here.
+    """
     counts = {pk: 0 for pk in customer_pks}
     hard = sorted(name for name, is_hard in id_names(project).items() if is_hard)
     if not hard or not customer_pks:
         return counts
     token = str(project.token)
     now = timezone.now()
+    if id_rows is None:
+        id_rows = CustomerId.objects.filter(
+            IdIn("customer_id", customer_pks), name__in=hard
+        ).values_list("customer_id", "name", "value")
     rows = []
-    for customer_id, name, value in CustomerId.objects.filter(
-        IdIn("customer_id", customer_pks), name__in=hard
-    ).values_list("customer_id", "name", "value"):
+    for customer_id, name, value in id_rows:
+        if name not in hard or customer_id not in counts:
+            continue
         rows.append(
             {
                 "project_id": project.pk,
