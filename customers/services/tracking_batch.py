@@ -24,7 +24,7 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -225,11 +225,25 @@ class NewCustomer:
     pk: int | None = None
 
 
+# A locked customer: the ORM's (SQLite, and the rare per-command path) or PostgreSQL's light row.
+Locked = Customer | _pg.LockedCustomer
+
+
+def _lock(
+    actor: Principal, pks: Iterable[int], with_properties: Iterable[int] = ()
+) -> dict[int, Locked]:
+    """Lock customers in ascending id order; on PostgreSQL as light rows (properties only
+    for ``with_properties``)."""
+    if connection.vendor == "postgresql":
+        return dict(_pg.lock_customers(actor.project.pk, pks, with_properties=set(with_properties)))
+    return dict(lock_customers(actor.project, pks))
+
+
 class _Segment:
     """Commands resolved to customers, written together when flushed."""
 
     def __init__(
-        self, actor: Principal, types: Mapping[str, EventType], locked: dict[int, Customer]
+        self, actor: Principal, types: Mapping[str, EventType], locked: dict[int, Locked]
     ) -> None:
         self.actor = actor
         self.types = types
@@ -267,13 +281,23 @@ class _Segment:
         locked = self.locked
         if any(locked[ref].anonymized_at is not None for ref in existing):
             self._strip_for_anonymized()
+        # A light row locked without its properties that a command updates after all (its
+        # IDs moved to it during the batch): read it in full; it is locked already.
+        unread = {
+            ref
+            for ref, cmd in self.steps
+            if ref >= 0 and cmd.name == COMMAND_CUSTOMERS and cmd.properties
+            if locked[ref].properties is None
+        }
+        if unread:
+            locked.update(lock_customers(project, unread))
         changed: set[int] = set()
         # Properties first, in command order, on the in-memory rows; new customers are
         # inserted with their properties, so they cost no update.
         for ref, cmd in self.steps:
             if cmd.name != COMMAND_CUSTOMERS or not cmd.properties:
                 continue
-            customer = new_by_ref[ref] if ref < 0 else locked[ref]
+            customer = new_by_ref[ref] if ref < 0 else cast(Customer, locked[ref])
             ts = cmd.timestamp if cmd.timestamp is not None else now_ts
             if customer_properties_apply(customer, cmd.properties, ts) and ref >= 0:
                 changed.add(ref)
@@ -307,12 +331,15 @@ class _Segment:
                 )
         if changed:
             now = timezone.now()
-            updated = [locked[pk] for pk in sorted(changed)]
-            for customer in updated:
-                customer.updated_at = now
-            Customer.objects.bulk_update(
-                updated, ["properties", "property_timestamps", "updated_at"]
-            )
+            updated = [cast(Customer, locked[pk]) for pk in sorted(changed)]
+            if connection.vendor == "postgresql":
+                _pg.update_customers(project.pk, updated, now)
+            else:
+                for customer in updated:
+                    customer.updated_at = now
+                Customer.objects.bulk_update(
+                    updated, ["properties", "property_timestamps", "updated_at"]
+                )
         event_rows = [
             (
                 pk_of[ref] if ref < 0 else ref,
@@ -363,13 +390,20 @@ class _Segment:
 
 
 def _write(actor: Principal, commands: list[_Command], hard: Mapping[str, bool]) -> None:
-    project = actor.project
     types = _register_names(actor=actor, commands=commands)
     all_keys = {key for cmd in commands for key in cmd.ids.items()}
     owners: dict[Key, int] = _match(actor, all_keys)
     # Lock every customer the batch names, in ascending id order, then check that the IDs
-    # still name them: a merge or an anonymization in between starts the batch over.
-    locked = lock_customers(project, owners.values())
+    # still name them: a merge or an anonymization in between starts the batch over. Only
+    # the customers whose properties a command updates are read with their properties.
+    updating = {
+        owners[key]
+        for cmd in commands
+        if cmd.name == COMMAND_CUSTOMERS and cmd.properties
+        for key in cmd.ids.items()
+        if key in owners
+    }
+    locked = _lock(actor, owners.values(), updating)
     if owners and (set(locked) != set(owners.values()) or _match(actor, all_keys) != owners):
         raise StaleRead
     anonymized = {pk for pk, c in locked.items() if c.anonymized_at is not None}
@@ -409,7 +443,11 @@ def tracking_batch(*, actor: Principal, commands: Any) -> list[dict[str, Any]]:
     """
     actor.require(Perm.TRACK)
     commands = clean_batch_commands(commands)
-    hard = id_names(actor.project)
+    hard = (
+        _pg.id_names(actor.project.pk)
+        if connection.vendor == "postgresql"
+        else id_names(actor.project)
+    )
     results: list[dict[str, Any]] = []
     valid: list[_Command] = []
     for index, raw in enumerate(commands):

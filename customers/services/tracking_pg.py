@@ -1,10 +1,14 @@
-"""PostgreSQL statements for the batch tracking path: array parameters and COPY.
+"""PostgreSQL statements for the batch tracking path: array parameters, one round trip each.
 
 The ORM's ``bulk_create`` costs about as much Python per row as the rest of a request
 (model instances, per-field preparation, client-side quoting of every value). Here each
-statement has a fixed text with array parameters, bound server-side, and events and IDs
-go in with ``COPY``, so a batch of 50 events costs a handful of round trips and little
-Python. Used only on PostgreSQL; other databases take the ORM path in
+statement has a fixed text with array parameters, bound server-side (and prepared by
+psycopg once it has run a few times), so a batch of 50 events costs a handful of round
+trips and little Python. Rows go in with ``INSERT ... SELECT FROM unnest(...)``: one round
+trip, where ``COPY`` needs two (the server's copy-in answer, then the data) and held the
+GIL while libpq flushed the data. Customers are locked as light rows (id, anonymized_at,
+and properties only for those the batch updates): an events-only batch decodes no jsonb.
+Used only on PostgreSQL; other databases take the ORM path in
 :mod:`customers.services.tracking_batch`. Errors are translated to Django's (an
 ``IntegrityError`` from a concurrent insert is retried by the caller).
 """
@@ -12,14 +16,17 @@ Python. Used only on PostgreSQL; other databases take the ORM path in
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 import psycopg
 from django.db import connection
 from django.utils import timezone
+
+from datamanager.models import AttributeKind, CustomerAttribute
 
 from ..models import Customer, CustomerId, Event
 
@@ -30,9 +37,30 @@ class NewCustomerRow(Protocol):
     pk: int | None
 
 
+class ChangedCustomerRow(Protocol):
+    pk: Any
+    properties: dict[str, Any]
+    property_timestamps: dict[str, Any]
+
+
 CUSTOMER = Customer._meta.db_table
 CUSTOMER_ID = CustomerId._meta.db_table
 EVENT = Event._meta.db_table
+ATTRIBUTE = CustomerAttribute._meta.db_table
+
+
+@dataclass
+class LockedCustomer:
+    """A customer locked by this transaction, as much of it as the batch needs.
+
+    ``properties`` and ``property_timestamps`` are None unless asked for: a customer that
+    only gets events needs neither.
+    """
+
+    pk: int
+    anonymized_at: datetime | None
+    properties: dict[str, Any] | None
+    property_timestamps: dict[str, Any] | None
 
 
 @contextmanager
@@ -68,6 +96,65 @@ def match(project_id: int, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, s
         return {(name, value): customer_id for name, value, customer_id in cursor}
 
 
+def id_names(project_id: int) -> dict[str, bool]:
+    """The project's customer ID names, each mapped to whether it is a hard ID (as
+    :func:`customers.selectors.id_names`, without building the ORM query per batch)."""
+    with _cursor() as cursor:
+        cursor.execute(
+            f'SELECT name, hard FROM "{ATTRIBUTE}" WHERE project_id = %s AND kind = %s',  # noqa: S608
+            (project_id, str(AttributeKind.ID)),
+        )
+        return dict(cursor.fetchall())
+
+
+def lock_customers(
+    project_id: int, pks: Iterable[int], *, with_properties: Collection[int] = ()
+) -> dict[int, LockedCustomer]:
+    """Lock these customers (ascending id, the one global order, as
+    :func:`customers.services.tracking.lock_customers`) and return them fresh; properties
+    are read only for ``with_properties``."""
+    wanted = sorted(set(pks))
+    if not wanted:
+        return {}
+    props = sorted(set(with_properties) & set(wanted))
+    with _cursor() as cursor:
+        cursor.execute(
+            "SELECT id, anonymized_at, "  # noqa: S608
+            "CASE WHEN id = ANY(%s) THEN properties END, "
+            "CASE WHEN id = ANY(%s) THEN property_timestamps END "
+            f'FROM "{CUSTOMER}" WHERE project_id = %s AND id = ANY(%s) ORDER BY id FOR UPDATE',
+            (props, props, project_id, wanted),
+        )
+        # Django's connection hands jsonb over as text (its fields decode it themselves).
+        return {
+            pk: LockedCustomer(pk, anonymized_at, _decoded(props), _decoded(stamps))
+            for pk, anonymized_at, props, stamps in cursor
+        }
+
+
+def _decoded(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+def update_customers(
+    project_id: int, customers: Sequence[ChangedCustomerRow], now: datetime
+) -> None:
+    """Write the properties (and their timestamps) of customers this batch changed."""
+    with _cursor() as cursor:
+        cursor.execute(
+            f'UPDATE "{CUSTOMER}" AS c SET properties = u.p, property_timestamps = u.t, '  # noqa: S608
+            "updated_at = %s FROM unnest(%s::bigint[], %s::jsonb[], %s::jsonb[]) AS u(id, p, t) "
+            "WHERE c.id = u.id AND c.project_id = %s",
+            (
+                now,
+                [c.pk for c in customers],
+                [json.dumps(c.properties) for c in customers],
+                [json.dumps(c.property_timestamps) for c in customers],
+                project_id,
+            ),
+        )
+
+
 def insert_customers(project_id: int, customers: Sequence[NewCustomerRow]) -> None:
     """Insert new customers with their properties; sets each instance's pk, in order."""
     now = timezone.now()
@@ -91,28 +178,38 @@ def insert_customers(project_id: int, customers: Sequence[NewCustomerRow]) -> No
 
 
 def insert_ids(project_id: int, rows: Sequence[tuple[int, str, str]]) -> None:
-    """``COPY`` new external IDs ``(customer_id, name, value)``."""
-    now = timezone.now()
-    with (
-        _cursor() as cursor,
-        cursor.copy(
-            f'COPY "{CUSTOMER_ID}" (project_id, customer_id, name, value, created_at) FROM STDIN'
-        ) as copy,
-    ):
-        for customer_id, name, value in rows:
-            copy.write_row((project_id, customer_id, name, value, now))
+    """Insert new external IDs ``(customer_id, name, value)``."""
+    with _cursor() as cursor:
+        cursor.execute(
+            f'INSERT INTO "{CUSTOMER_ID}" (project_id, customer_id, name, value, created_at) '  # noqa: S608
+            "SELECT %s, u.c, u.n, u.v, %s FROM unnest(%s::bigint[], %s::text[], %s::text[]) "
+            "AS u(c, n, v)",
+            (
+                project_id,
+                timezone.now(),
+                [customer_id for customer_id, _, _ in rows],
+                [name for _, name, _ in rows],
+                [value for _, _, value in rows],
+            ),
+        )
 
 
 def insert_events(
     project_id: int, rows: Sequence[tuple[int, int, datetime, dict[str, Any]]]
 ) -> None:
-    """``COPY`` events ``(customer_id, event_type_id, timestamp, properties)``."""
-    with (
-        _cursor() as cursor,
-        cursor.copy(
-            f'COPY "{EVENT}" (project_id, customer_id, event_type_id, timestamp, properties) '
-            "FROM STDIN"
-        ) as copy,
-    ):
-        for customer_id, type_id, stamp, properties in rows:
-            copy.write_row((project_id, customer_id, type_id, stamp, json.dumps(properties)))
+    """Insert events ``(customer_id, event_type_id, timestamp, properties)``."""
+    with _cursor() as cursor:
+        cursor.execute(
+            f'INSERT INTO "{EVENT}" '  # noqa: S608
+            "(project_id, customer_id, event_type_id, timestamp, properties) "
+            "SELECT %s, u.c, u.e, u.t, u.p "
+            "FROM unnest(%s::bigint[], %s::bigint[], %s::timestamptz[], %s::jsonb[]) "
+            "AS u(c, e, t, p)",
+            (
+                project_id,
+                [customer_id for customer_id, _, _, _ in rows],
+                [type_id for _, type_id, _, _ in rows],
+                [stamp for _, _, stamp, _ in rows],
+                [json.dumps(properties) for _, _, _, properties in rows],
+            ),
+        )
