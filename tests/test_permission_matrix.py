@@ -50,6 +50,7 @@ from access.permissions import API_KEY_PERMISSIONS, Perm
 from access.services import member_add, role_create
 from access.views_base import ProjectViewMixin
 from accountability.models import RevealStatus, TemporaryReveal
+from consents.models import ConsentCategory
 from customers.models import AnonymizationJob, Customer, ErasureReceipt
 from retention.models import RetentionPolicy, RetentionRun
 from tests import factories
@@ -198,6 +199,7 @@ KWARG_VALUES: dict[str, Callable[[str, Objects], str]] = {
     "attribute_id": lambda conv, o: str(o.extra["customer_attribute"].pk),
     "event_attribute_id": lambda conv, o: str(o.extra["event_attribute"].pk),
     "reveal_id": lambda conv, o: str(o.extra["reveal"].pk),
+    "category_id": lambda conv, o: str(o.extra["consent_category"].pk),
 }
 
 
@@ -255,6 +257,8 @@ def build_objects(project: Project, customer: Customer, member: Any, api_key: An
             requested_by_label="tests",
             status="done",
         ),
+        # A consent category (consents/).
+        "consent_category": ConsentCategory.objects.create(project=project, name="newsletter"),
         # A temporary reveal request of the member (accountability/), waiting for approval.
         "reveal": TemporaryReveal.objects.create(
             project=project,
