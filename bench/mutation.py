@@ -239,7 +239,18 @@ def write_config(workdir: Path, targets: list[Target]) -> None:
         "also_copy": [f"{p}/" if (workdir / p).is_dir() else p for p in extra],
         "pytest_add_cli_args_test_selection": tests,
         # -x: a killed mutant stops at its first failing test.
-        "pytest_add_cli_args": ["-x", "-p", "no:cacheprovider", "-m", "not browser"],
+        # --nomigrations: each mutant's pytest session builds its own in-memory SQLite
+        # database, and migrating it cost 2-20 s per mutant on the loaded machine; the
+        # migrations add only PostgreSQL indexes and grants to roles that already exist,
+        # neither of which a fresh SQLite test database has or needs.
+        "pytest_add_cli_args": [
+            "-x",
+            "-p",
+            "no:cacheprovider",
+            "-m",
+            "not browser",
+            "--nomigrations",
+        ],
         "use_git_change_detection": False,
         # A busy machine makes a slow test look hung; a timeout must mean a real hang.
         "timeout_multiplier": 40.0,

@@ -186,7 +186,7 @@ def test_customer_rows_mask_pii_ids_and_properties_cell_by_cell() -> None:
 
 INFO = {
     "registered": AttributeInfo(name="registered", is_id=True, type="string", pii=True),
-    "cookie": AttributeInfo(name="cookie", is_id=True, type="string", pii=False),
+    "cookie": AttributeInfo(name="cookie", is_id=True, type="number", pii=False),  # a shop number
     "email": AttributeInfo(name="email", is_id=False, type="string", pii=True),
     "score": AttributeInfo(name="score", is_id=False, type="number", pii=True),
 }
@@ -195,8 +195,8 @@ INFO = {
 def test_profile_ids_show_one_mask_per_hidden_name_and_every_value_otherwise() -> None:
     ids = {"device": ["d1", "d2"], "registered": ["r@leak.test"], "cookie": ["c1", "c2"]}
     assert profile_ids(restricted(), ids, INFO) == [
-        ProfileAttribute(name="cookie", cell=Cell(text="c1"), pii=False, type="string"),
-        ProfileAttribute(name="cookie", cell=Cell(text="c2"), pii=False, type="string"),
+        ProfileAttribute(name="cookie", cell=Cell(text="c1"), pii=False, type="number"),
+        ProfileAttribute(name="cookie", cell=Cell(text="c2"), pii=False, type="number"),
         # Not in the page's catalog: PII by the masker's catalog, typed as text.
         ProfileAttribute(name="device", cell=MASKED_CELL, pii=False, type="string"),
         ProfileAttribute(name="registered", cell=MASKED_CELL, pii=True, type="string"),

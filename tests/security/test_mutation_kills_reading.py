@@ -19,6 +19,7 @@ from access.models import Project
 from access.principal import Principal
 from customers.api import reading
 from customers.models import Customer
+from customers.services import event_track
 from datamanager.catalog import PiiCatalog
 from datamanager.masking import MASK, Masker
 from datamanager.services import attribute_declare, pii_flags_set
@@ -163,6 +164,36 @@ def test_export_one_masks_ids_properties_and_event_attributes(readers: Readers) 
         "purchase.address",
         "purchase.total",
     }
+
+
+def test_export_one_lists_events_by_time_then_id_in_three_queries(
+    readers: Readers, django_assert_num_queries: Any
+) -> None:
+    actor = factories.system(readers.project)
+    for timestamp, n in ((1_600_000_000, 1), (1_650_000_000, 2), (1_650_000_000, 3)):
+        event_track(
+            actor=actor,
+            ids={"registered": REGISTERED},
+            event_type="visit",
+            timestamp=timestamp,
+            properties={"n": n},
+        )
+    restricted = masker(readers.masked)
+    with django_assert_num_queries(3):  # ID names, IDs, events with their types
+        got = reading.customer_export_one(readers.masked, restricted, readers.customer)
+    assert [(e["type"], e["properties"].get("n")) for e in got["events"]] == [
+        ("visit", 1),
+        ("visit", 2),
+        ("visit", 3),
+        ("purchase", None),
+        ("purchase", None),
+    ]
+
+
+def test_export_one_of_a_customer_without_ids_has_empty_ids(readers: Readers) -> None:
+    bare = Customer.objects.create(project=readers.project, properties={"email": "x@leak.test"})
+    got = reading.customer_export_one(readers.masked, masker(readers.masked), bare)
+    assert got == {"success": True, "ids": {}, "properties": {"email": MASK}, "events": []}
 
 
 # attributes -----------------------------------------------------------------------------------
