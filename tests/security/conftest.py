@@ -116,9 +116,35 @@ def leak_world(world: World) -> LeakWorld:
         name="Everything but PII",
     )
     _maybe_seed_job(world)
+    _seed_consents(world)
     _seed_erasure_safeguards(world)
     _fill_access_log(world)
     return LeakWorld(world=world, power_user=power_user, power_key=power_key)
+
+
+def _seed_consents(world: World) -> None:
+    """A consent category and the canary customer's consent event whose ``message`` (flagged
+    PII) holds a canary: the consent page and customers/attributes {type: consent} carry it."""
+    from consents.services import consent_category_create
+    from customers.services import event_track
+    from datamanager.services import pii_flags_set
+    from tests.conftest import CANARY_EMAIL
+
+    actor = factories.system(world.project)
+    consent_category_create(actor=actor, name="newsletter")
+    event_track(
+        actor=actor,
+        ids={"registered": CANARY_EMAIL},
+        event_type="consent",
+        timestamp=1_700_000_100,
+        properties={
+            "action": "accept",
+            "category": "newsletter",
+            "valid_until": "unlimited",
+            "message": f"Agreed by {CANARY_EMAIL}",
+        },
+    )
+    pii_flags_set(actor=actor, event_attributes={("consent", "message"): True})
 
 
 def _fill_access_log(world: World) -> None:
