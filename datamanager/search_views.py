@@ -28,7 +28,7 @@ from access.views_base import ProjectViewMixin
 from customers.models import Customer
 from customers.selectors import estimated_row_count
 
-from .models import CustomerAttribute
+from .models import CustomerAttribute, SearchIndexState
 from .search_indexes import (
     GIN_BYTES_PER_CUSTOMER,
     SEARCHABLE_TYPES,
@@ -47,7 +47,9 @@ class SearchRow:
     @property
     def size_mb(self) -> str:
         size = self.status.size_bytes if self.status else None
-        return f"{size / 1e6:,.1f} MB" if size else ""
+        if not size:
+            return ""
+        return f"{size / 1e6:,.1f} MB" if size >= 100_000 else f"{size / 1e3:,.0f} kB"
 
 
 @dataclass
@@ -95,8 +97,11 @@ class SearchableView(ProjectViewMixin, View):
         if bool(on) == bool(off):
             raise InvalidInput("Name one property to make searchable or not.")
         name = str(on or off)
-        searchable_set(actor=self.principal, name=name, searchable=bool(on))
-        if on and connection.vendor == "postgresql":
+        attribute = searchable_set(actor=self.principal, name=name, searchable=bool(on))
+        attribute.refresh_from_db(fields=["search_index_state"])  # an eager build is done
+        if on and attribute.search_index_state == SearchIndexState.READY:
+            messages.success(request, f"'{name}' is searchable: its index is built.")
+        elif on and connection.vendor == "postgresql":
             messages.success(
                 request,
                 f"'{name}' is searchable: its index is being built in the background.",
