@@ -163,15 +163,21 @@ def insert_per_customer(
 
 
 def rows_insert(
-    model: type[Model], rows: Sequence[Mapping[str, Any]], *, ignore_conflicts: bool = False
+    model: type[Model],
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    ignore_conflicts: bool = False,
+    generated: Mapping[str, str] | None = None,
 ) -> None:
     """Insert plain rows (column attname -> value; every row the same columns).
 
     PostgreSQL: one ``INSERT ... SELECT FROM jsonb_to_recordset(%s)`` with the rows as one
     JSON parameter. For a chunk's 1,000 receipts ``bulk_create`` built 1,000 model instances
     and a statement of 14,000 placeholders, which took longer than PostgreSQL's insert.
-    ``ignore_conflicts``: ``ON CONFLICT DO NOTHING``. Elsewhere: ``bulk_create``. Columns
-    the rows leave out get the database's default (Django defaults are not applied).
+    ``ignore_conflicts``: ``ON CONFLICT DO NOTHING``. ``generated`` maps more columns to a
+    PostgreSQL expression per row (``gen_random_uuid()``); elsewhere the model's default
+    fills them. Elsewhere: ``bulk_create``. Other columns the rows leave out get the
+    database's default (Django defaults are not applied).
     """
     if not rows:
         return
@@ -181,14 +187,16 @@ def rows_insert(
         )
         return
     columns = list(rows[0])
+    generated = dict(generated or {})
     types = ", ".join(
         f"{connection.ops.quote_name(c)} {_recordset_type(model, c)}" for c in columns
     )
-    quoted = ", ".join(connection.ops.quote_name(c) for c in columns)
+    quoted = ", ".join(connection.ops.quote_name(c) for c in [*generated, *columns])
+    selected = ", ".join([*generated.values(), *(connection.ops.quote_name(c) for c in columns)])
     conflict = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
     sql = (
         f"INSERT INTO {model._meta.db_table} ({quoted}) "  # noqa: S608
-        f"SELECT {quoted} FROM jsonb_to_recordset(%s::jsonb) AS r({types}){conflict}"
+        f"SELECT {selected} FROM jsonb_to_recordset(%s::jsonb) AS r({types}){conflict}"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [json.dumps(list(rows), default=_json_default)])

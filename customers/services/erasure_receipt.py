@@ -21,7 +21,6 @@ are per customer, so a SQL ``replace`` would need one statement per customer and
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -86,14 +85,14 @@ def _fold(text: str) -> str:
 
 
 def _texts(value: Any, out: list[str]) -> None:
-    """Folded text of every string and number inside a JSON value (what :func:`_scrub`
-    looks at), at any depth."""
+    """Text of every string and number inside a JSON value (what :func:`_scrub` looks at),
+    at any depth."""
     if value is None or isinstance(value, bool):
         return
     if isinstance(value, str):
-        out.append(_fold(value))
+        out.append(value)
     elif isinstance(value, int | float):
-        out.append(_fold(str(value)))
+        out.append(str(value))
     elif isinstance(value, list):
         for item in value:
             _texts(item, out)
@@ -103,12 +102,13 @@ def _texts(value: Any, out: list[str]) -> None:
 
 
 def _may_contain(texts: Sequence[str], values: set[str]) -> bool:
-    """False only if no value can match in ``texts``; a superset of what the regex finds."""
+    """False only if no value can match in ``texts``; a superset of what the regex finds
+    (folding text joined by NUL equals joining the folded texts, letter by letter)."""
     if not texts or not values:
         return False
     if _EXTRA_CASES is None:  # pragma: no cover
         return True
-    haystack = "\x00".join(texts)
+    haystack = _fold("\x00".join(texts))
     return any(_fold(value) in haystack for value in values)
 
 
@@ -199,7 +199,7 @@ def erasure_check_and_receipts(
             for key in keys:
                 _values(props[key], removed[customer_id])
 
-    # What stays, as folded text: a customer none of whose values it contains (nearly all)
+    # What stays, as text: a customer none of whose values it contains (nearly all)
     # needs no regex; compiling one per customer was most of an anonymization's time.
     stays: dict[int, list[str]] = {pk: [] for pk in pks}
     for pk, props in customers.items():
@@ -261,7 +261,6 @@ def erasure_check_and_receipts(
         ErasureReceipt,
         [
             {
-                "public_id": uuid.uuid4(),
                 "project_id": project.pk,
                 "customer_id": pk,
                 "job_id": job.pk if job is not None else None,
@@ -281,6 +280,7 @@ def erasure_check_and_receipts(
             }
             for pk in pks
         ],
+        generated={"public_id": "gen_random_uuid()"},
     )
 
 

@@ -22,6 +22,7 @@ from access.principal import Principal
 from access.services import audit_record
 
 from ..models import LegalHold
+from .anonymization_sql import IdIn
 
 REASON_MAX_CHARS = 500
 
@@ -47,7 +48,7 @@ def held_customer_pks(project: Project, pks: Iterable[int]) -> set[int]:
     if not wanted:
         return set()
     return set(
-        LegalHold.objects.filter(project=project, customer_id__in=wanted).values_list(
+        LegalHold.objects.filter(IdIn("customer_id", wanted), project=project).values_list(
             "customer_id", flat=True
         )
     )
