@@ -8,11 +8,15 @@ ID is usable in ``customer_ids`` on the very next call.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from access.models import AuditEvent
+from datamanager.ids import CustomerIdInvalid, customer_id_create
 from datamanager.models import AttributeKind, CustomerAttribute
 from tests import factories
 from tests.conftest import World
@@ -154,3 +158,27 @@ def test_the_schema_documents_the_endpoint(world: World) -> None:
     operation = doc["paths"]["/data/v2/projects/{token}/data-manager/ids"]["post"]
     assert {"201", "400", "401", "403", "404"} <= set(operation["responses"])
     assert "requestBody" in operation
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(name=st.text(max_size=80))
+def test_any_name_is_created_or_refused_in_the_error_shape_never_a_500(
+    world: World, name: str
+) -> None:
+    """Hostile names (Unicode, quotes, NUL, dots, ``$``): a 201 exactly for a valid new name,
+    else a 400 in the error shape; the catalog then holds the name exactly as sent."""
+    actor = factories.system(world.project)
+    valid = re.fullmatch(r"[a-z][a-z0-9_]{0,63}", name) is not None and name != "internal_id"
+    # (Only a valid name is looked up here: PostgreSQL refuses a NUL in a query parameter,
+    # which is why the service checks the name before it reads the catalog.)
+    taken = valid and CustomerAttribute.objects.filter(project=world.project, name=name).exists()
+    try:
+        attr = customer_id_create(actor=actor, name=name, hard=True)
+    except CustomerIdInvalid as exc:
+        assert not valid or taken, (name, exc.errors)
+        assert exc.status_code == 400 and exc.errors
+        return
+    assert valid and not taken
+    assert CustomerAttribute.objects.get(pk=attr.pk).name == name
