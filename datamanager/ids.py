@@ -1,4 +1,4 @@
-"""Project-defined customer IDs: the one way to add an ID name to a project's catalog.
+"""Project-defined customer IDs: the one way the product adds an ID name to a catalog.
 
 Exponea projects define their own IDs (``email_id``, ``crm_id``, ``phone_id``…) beside the
 defaults ``registered`` (hard) and ``cookie`` (soft) (Exponea's ``docs/external-id``). An
@@ -7,7 +7,9 @@ tracking, lookups, masking, the filter, exports and anonymization treat it as th
 the defaults, since they all read ID names from the catalog
 (:func:`customers.selectors.id_names`). The Data manager page, the API
 (``POST /data/v2/projects/{token}/data-manager/ids``) and ``manage.py create_customer_id``
-all call :func:`customer_id_create`.
+all call :func:`customer_id_create`. (Only setup code bypasses it: a new project's default
+IDs, ``datamanager.services.on_project_created``, and the test/seeding shortcut
+``attribute_declare(kind="id")``, which declares a soft, unaudited ID.)
 """
 
 from __future__ import annotations
