@@ -47,133 +47,32 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode
 
 from access.errors import InvalidInput
 
-from ..validation import storable_text
+from .building import make_condition, make_count, make_event
+from .json_form import FILTER_KEYS, event_from_json, group_from_json, loads, parts_from_json
 from .values import (
     BETWEEN_SEPARATOR,
     COMPACT_CONDITION,
     COMPACT_EVENT,
+    COMPACT_GROUP,
     MAX_CONDITIONS,
-    MAX_NAME_LENGTH,
     MAX_VALUE_LENGTH,
-    MAX_WITHIN_DAYS,
-    VALID_OPERATORS,
+    NEGATION,
     Condition,
     EventCondition,
+    Group,
+    Match,
     Operator,
     parse_operator,
-    parse_value_type,
 )
 
-# The keys each JSON shape understands; anything else is refused, never ignored (an
-# ignored "not" or a misplaced "attribute" would select more customers than asked).
-CONDITION_KEYS = frozenset({"attribute", "operator", "value", "value2", "type"})
-EVENT_KEYS = frozenset({"event_type", "within_days", "done"})
-_DONE_WORDS = {"1": True, "true": True, "yes": True, "on": True}
-_DONE_WORDS |= {"0": False, "false": False, "no": False, "off": False}
-_INDEXED_KEY = re.compile(r"^([ce])([0-9]+)\.(.*)$", re.DOTALL)
-
-
-def _clean_name(raw: Any, *, where: str, what: str = "attribute") -> str:
-    if not isinstance(raw, str) or not raw.strip():
-        raise InvalidInput(f"{where}: the {what} name is missing.")
-    name = raw.strip()
-    if len(name) > MAX_NAME_LENGTH:
-        raise InvalidInput(f"{where}: the {what} name is longer than {MAX_NAME_LENGTH}.")
-    if not storable_text(name):
-        # PostgreSQL cannot compare a NUL or a lone surrogate (a DataError, a 500).
-        raise InvalidInput(f"{where}: the {what} name contains a NUL character or invalid Unicode.")
-    return name
-
-
-def _refuse_unknown_keys(item: Mapping[Any, Any], known: frozenset[str], *, where: str) -> None:
-    unknown = sorted(str(k)[:40] for k in item if k not in known)
-    if unknown:
-        raise InvalidInput(f"{where}: unknown key(s) {', '.join(repr(k) for k in unknown)}.")
-
-
-def _make_condition(
-    *,
-    attribute: Any,
-    operator: Any,
-    value: Any = "",
-    value2: Any = "",
-    type_: Any = None,
-    where: str,
-    strict: bool = False,
-) -> Condition:
-    """``strict`` (the JSON and compact forms): a value the operator does not take is an
-    error, not dropped. The HTML form keeps a typed value when the operator is switched
-    to "exists", so it is not strict about that (dropping it selects the same customers)."""
-    name = _clean_name(attribute, where=where)
-    if not isinstance(operator, str) or not operator.strip():
-        raise InvalidInput(f"{where}: the operator for '{name}' is missing.")
-    op = parse_operator(operator, where=where)
-    if type_ is not None and not isinstance(type_, str):
-        raise InvalidInput(f"{where}: the value type for '{name}' must be a string.")
-    vtype = parse_value_type(type_, where=where) if isinstance(type_, str) and type_ else None
-    value = _text(value, where=where, name=name)
-    value2 = _text(value2, where=where, name=name)
-    if op.takes_value and value == "":
-        raise InvalidInput(f"{where}: the condition on '{name}' needs a value.")
-    if op is Operator.BETWEEN and value2 == "":
-        raise InvalidInput(f"{where}: 'between' on '{name}' needs two values.")
-    if strict and not op.takes_value and (value or value2):
-        raise InvalidInput(f"{where}: '{op.label}' on '{name}' takes no value.")
-    if strict and op.takes_value and op is not Operator.BETWEEN and value2:
-        raise InvalidInput(f"{where}: '{op.label}' on '{name}' takes one value, not two.")
-    if not op.takes_value:
-        value, value2 = "", ""
-    elif op is not Operator.BETWEEN:
-        value2 = ""
-    if vtype is not None and op not in VALID_OPERATORS[vtype]:
-        raise InvalidInput(f"{where}: '{op.label}' cannot be used on {vtype.value} values.")
-    return Condition(attribute=name, operator=op, value=value, value2=value2, type=vtype)
-
-
-def _text(raw: Any, *, where: str, name: str) -> str:
-    if raw is None:
-        return ""
-    if isinstance(raw, bool):
-        return "true" if raw else "false"
-    if isinstance(raw, int | float | Decimal):
-        return str(raw)
-    if not isinstance(raw, str):
-        raise InvalidInput(f"{where}: the value for '{name}' must be a string, number or boolean.")
-    if len(raw) > MAX_VALUE_LENGTH:
-        raise InvalidInput(f"{where}: the value for '{name}' is longer than {MAX_VALUE_LENGTH}.")
-    if not storable_text(raw):
-        raise InvalidInput(
-            f"{where}: the value for '{name}' contains a NUL character or invalid Unicode."
-        )
-    return raw.strip()
-
-
-def _make_event(*, event_type: Any, within_days: Any, done: Any, where: str) -> EventCondition:
-    name = _clean_name(event_type, where=where, what="event type")
-    days: int | None = None
-    if within_days not in (None, ""):
-        try:
-            days = int(str(within_days).strip())
-        except ValueError:
-            raise InvalidInput(f"{where}: 'within days' must be a whole number.") from None
-        if not 1 <= days <= MAX_WITHIN_DAYS:
-            raise InvalidInput(f"{where}: 'within days' must be between 1 and {MAX_WITHIN_DAYS}.")
-    if isinstance(done, str) and done.strip():
-        word = done.strip().lower()
-        if word not in _DONE_WORDS:
-            raise InvalidInput(f"{where}: 'done' must be true or false.")
-        done = _DONE_WORDS[word]
-    elif done is None or done == "":
-        done = True
-    elif not isinstance(done, bool):
-        raise InvalidInput(f"{where}: 'done' must be true or false.")
-    return EventCondition(event_type=name, within_days=days, done=done)
+_INDEXED_KEY = re.compile(r"^([ceg])([0-9]+)\.(.*)$", re.DOTALL)
+# A JSON parameter of the URL form (g=..., e={...}) is at most this long.
+MAX_JSON_PARAMETER = 20 * MAX_VALUE_LENGTH
 
 
 def _getlist(data: Any, key: str) -> list[Any]:
@@ -190,9 +89,14 @@ def _getone(data: Any, key: str) -> Any:
     return values[-1] if values else None
 
 
+_WHERE_FIELDS = ("attribute", "operator", "value", "value2", "type")
 _INDEXED_FIELDS = {
-    COMPACT_CONDITION: frozenset({"attribute", "operator", "value", "value2", "type"}),
-    COMPACT_EVENT: frozenset({"event_type", "within_days", "done"}),
+    COMPACT_CONDITION: frozenset({"attribute", "operator", "value", "value2", "type"})
+    | {"not", "group"},
+    COMPACT_EVENT: frozenset({"event_type", "within_days", "done", "group"})
+    | {"count_op", "count", "since", "until"}
+    | {f"where_{name}" for name in _WHERE_FIELDS},
+    COMPACT_GROUP: frozenset({"match", "not"}),
 }
 
 
@@ -215,58 +119,91 @@ def _refuse_unknown_parameters(data: Any, *, strict: bool) -> None:
             prefix, index, name = match.groups()
             if len(index) > 3 or name not in _INDEXED_FIELDS[prefix]:
                 raise InvalidInput(f"Unknown filter parameter '{text[:40]}'.")
-        elif strict and text not in (COMPACT_CONDITION, COMPACT_EVENT):
+        elif strict and text not in (COMPACT_CONDITION, COMPACT_EVENT, COMPACT_GROUP):
             raise InvalidInput(f"Unknown filter parameter '{text[:40]}'.")
 
 
 @dataclass(frozen=True)
 class CustomerFilter:
-    """AND-combined attribute and event conditions. Immutable; empty matches everyone."""
+    """AND-combined attribute conditions, event conditions and groups (each an OR or AND
+    of its own, optionally negated). Immutable; empty matches everyone."""
 
     conditions: tuple[Condition, ...] = ()
     events: tuple[EventCondition, ...] = field(default=())
+    groups: tuple[Group, ...] = field(default=())
 
     def __post_init__(self) -> None:
-        if len(self.conditions) + len(self.events) > MAX_CONDITIONS:
+        size = len(self.conditions) + len(self.events) + sum(g.size for g in self.groups)
+        size += sum(len(e.where) for e in self.all_events)
+        if size > MAX_CONDITIONS:
             raise InvalidInput(f"A filter may have at most {MAX_CONDITIONS} conditions.")
 
     # Introspection ------------------------------------------------------------------------
 
     @property
     def is_empty(self) -> bool:
-        return not self.conditions and not self.events
+        return not self.conditions and not self.events and not self.groups
+
+    @property
+    def all_conditions(self) -> list[Condition]:
+        """Every customer-attribute condition, inside groups too (not events' ``where``)."""
+        out = list(self.conditions)
+        for group in self.groups:
+            out += group.walk_conditions()
+        return out
+
+    @property
+    def all_events(self) -> list[EventCondition]:
+        out = list(self.events)
+        for group in self.groups:
+            out += group.walk_events()
+        return out
 
     @property
     def attribute_names(self) -> tuple[str, ...]:
         """Attribute names used, in order, without repeats (for PII checks and the audit)."""
-        return tuple(dict.fromkeys(c.attribute for c in self.conditions))
+        return tuple(dict.fromkeys(c.attribute for c in self.all_conditions))
 
     @property
     def event_types(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(e.event_type for e in self.events))
+        return tuple(dict.fromkeys(e.event_type for e in self.all_events))
+
+    @property
+    def event_attributes(self) -> dict[str, tuple[str, ...]]:
+        """Event type -> the event attribute names its conditions filter by (PII checks)."""
+        out: dict[str, dict[str, None]] = {}
+        for event in self.all_events:
+            for condition in event.where:
+                out.setdefault(event.event_type, {})[condition.attribute] = None
+        return {t: tuple(names) for t, names in out.items()}
 
     def describe(self, *, with_values: bool = False) -> list[str]:
         """Labels of the conditions, naming attributes and, only if asked, the values.
 
         ``with_values`` is for echoing a filter to the principal who wrote it and whose
         filter :func:`customers_matching` accepted (so it holds no PII it may not see).
+        Groups and event attribute conditions are described without values.
         """
         conditions = [c.label_with_value if with_values else c.label for c in self.conditions]
-        return conditions + [e.label for e in self.events]
+        return conditions + [e.label for e in self.events] + [g.label for g in self.groups]
 
     # Parsing ------------------------------------------------------------------------------
 
     @classmethod
     def from_querydict(cls, data: Mapping[str, Any], *, strict: bool = False) -> CustomerFilter:
-        """Parse the URL / form parameters (compact ``c``/``e`` and indexed ``cN.*``/``eN.*``).
+        """Parse the URL / form parameters (compact ``c``/``e``/``g`` and indexed
+        ``cN.*``/``eN.*``/``gN.*``).
 
         ``data`` is a Django ``QueryDict`` or any mapping of name to a string or a list of
-        strings. An unknown ``cN.*`` / ``eN.*`` field is refused; other parameters (the
-        list's sort, columns, cursor) are ignored unless ``strict``.
+        strings. An unknown ``cN.*`` / ``eN.*`` / ``gN.*`` field is refused; other
+        parameters (the list's sort, columns, cursor) are ignored unless ``strict``.
+        Indexed rows with a ``group`` number go into the form's group of that number
+        (``gN.match``: ``any`` or ``all``, ``gN.not``); the others are AND-combined.
         """
         _refuse_unknown_parameters(data, strict=strict)
         conditions: list[Condition] = []
         events: list[EventCondition] = []
+        grouped: dict[int, tuple[list[Condition], list[EventCondition]]] = {}
         for position, raw in enumerate(_getlist(data, COMPACT_CONDITION), start=1):
             conditions.append(_parse_compact_condition(str(raw), where=f"Condition {position}"))
         for index in _indexed_keys(data, COMPACT_CONDITION):
@@ -274,15 +211,17 @@ class CustomerFilter:
             attribute = _getone(data, key + "attribute")
             if not attribute or not str(attribute).strip():
                 continue  # the blank "add a condition" row of the form
-            where = f"Condition {len(conditions) + 1}"
-            conditions.append(
-                _make_condition(
+            group = _group_number(_getone(data, key + "group"))
+            target = conditions if group is None else grouped.setdefault(group, ([], []))[0]
+            target.append(
+                make_condition(
                     attribute=attribute,
                     operator=_getone(data, key + "operator") or "",
                     value=_getone(data, key + "value") or "",
                     value2=_getone(data, key + "value2") or "",
                     type_=_getone(data, key + "type"),
-                    where=where,
+                    negate=_getone(data, key + "not"),
+                    where=f"Condition {len(conditions) + 1}",
                 )
             )
         for position, raw in enumerate(_getlist(data, COMPACT_EVENT), start=1):
@@ -292,15 +231,21 @@ class CustomerFilter:
             event_type = _getone(data, key + "event_type")
             if not event_type or not str(event_type).strip():
                 continue
-            events.append(
-                _make_event(
-                    event_type=event_type,
-                    within_days=_getone(data, key + "within_days"),
-                    done=_getone(data, key + "done"),
-                    where=f"Event condition {len(events) + 1}",
-                )
-            )
-        return cls(conditions=tuple(conditions), events=tuple(events))
+            group = _group_number(_getone(data, key + "group"))
+            target_events = events if group is None else grouped.setdefault(group, ([], []))[1]
+            seen = len(events) + sum(len(g[1]) for g in grouped.values()) + 1
+            target_events.append(_form_event(data, key, where=f"Event condition {seen}"))
+        groups = [
+            _form_group(data, number, *grouped[number], where=f"Group {number + 1}")
+            for number in sorted(grouped)
+        ]
+        for raw in _getlist(data, COMPACT_GROUP):
+            text = str(raw)
+            where = f"Group {len(groups) + 1}"
+            if len(text) > MAX_JSON_PARAMETER:
+                raise InvalidInput(f"{where}: longer than {MAX_JSON_PARAMETER} characters.")
+            groups.append(group_from_json(loads(text, where=where), where=where))
+        return cls(conditions=tuple(conditions), events=tuple(events), groups=tuple(groups))
 
     @classmethod
     def from_string(cls, text: str) -> CustomerFilter:
@@ -320,20 +265,26 @@ class CustomerFilter:
 
     @classmethod
     def from_api(cls, obj: Any) -> CustomerFilter:
-        """Parse the JSON filter of an API request body.
+        """Parse the JSON filter of an API request body (docs/customer-filter.md).
 
-        Shape (both keys optional; ``null`` or ``{}`` is the empty filter)::
+        Shape (every key optional; ``null`` or ``{}`` is the empty filter)::
 
             {
               "conditions": [
                 {"attribute": "plan", "operator": "equals", "value": "premium"},
                 {"attribute": "lifetime_value", "operator": "between", "value": [100, 500]},
                 {"attribute": "age", "operator": "gt", "value": 30, "type": "number"},
-                {"attribute": "email", "operator": "exists"}
+                {"attribute": "email", "operator": "exists", "not": true}
               ],
               "events": [
-                {"event_type": "purchase", "within_days": 30},
+                {"event_type": "purchase", "within_days": 30,
+                 "where": [{"attribute": "total", "operator": "gt", "value": 100}],
+                 "count": {"op": "at_least", "value": 2}},
                 {"event_type": "newsletter_unsubscribe", "done": false}
+              ],
+              "groups": [
+                {"match": "any", "not": false, "conditions": [...], "events": [...],
+                 "groups": [...]}
               ]
             }
 
@@ -345,85 +296,112 @@ class CustomerFilter:
             return cls()
         if not isinstance(obj, Mapping):
             raise InvalidInput("The filter must be an object with 'conditions' and 'events'.")
-        unknown = sorted(set(obj) - {"conditions", "events"})
+        unknown = sorted(set(obj) - FILTER_KEYS)
         if unknown:
             raise InvalidInput(f"Unknown filter key(s): {', '.join(str(k)[:40] for k in unknown)}.")
-        raw_conditions = obj.get("conditions")
-        raw_events = obj.get("events")
-        raw_conditions = [] if raw_conditions is None else raw_conditions
-        raw_events = [] if raw_events is None else raw_events
-        if not isinstance(raw_conditions, list) or not isinstance(raw_events, list):
-            raise InvalidInput("'conditions' and 'events' must be lists.")
-        conditions: list[Condition] = []
-        for position, item in enumerate(raw_conditions, start=1):
-            where = f"Condition {position}"
-            if not isinstance(item, Mapping):
-                raise InvalidInput(f"{where}: must be an object.")
-            _refuse_unknown_keys(item, CONDITION_KEYS, where=where)
-            value, value2 = item.get("value", ""), item.get("value2", "")
-            if isinstance(value, list):
-                if len(value) != 2 or "value2" in item:
-                    raise InvalidInput(f"{where}: a list value must hold exactly two values.")
-                value, value2 = value
-            conditions.append(
-                _make_condition(
-                    attribute=item.get("attribute"),
-                    operator=item.get("operator"),
-                    value=value,
-                    value2=value2,
-                    type_=item.get("type"),
-                    where=where,
-                    strict=True,
-                )
-            )
-        events: list[EventCondition] = []
-        for position, item in enumerate(raw_events, start=1):
-            where = f"Event condition {position}"
-            if not isinstance(item, Mapping):
-                raise InvalidInput(f"{where}: must be an object.")
-            _refuse_unknown_keys(item, EVENT_KEYS, where=where)
-            within = item.get("within_days")
-            if not isinstance(item.get("done", True), bool):
-                raise InvalidInput(f"{where}: 'done' must be true or false.")
-            if within is not None and (isinstance(within, bool) or not isinstance(within, int)):
-                raise InvalidInput(f"{where}: 'within_days' must be a whole number.")
-            events.append(
-                _make_event(
-                    event_type=item.get("event_type"),
-                    within_days=within,
-                    done=item.get("done", True),
-                    where=where,
-                )
-            )
-        return cls(conditions=tuple(conditions), events=tuple(events))
+        conditions, events, groups = parts_from_json(obj)
+        return cls(conditions=conditions, events=events, groups=groups)
 
     # Writing ------------------------------------------------------------------------------
 
     def to_pairs(self) -> list[tuple[str, str]]:
-        return [(COMPACT_CONDITION, c.to_compact()) for c in self.conditions] + [
-            (COMPACT_EVENT, e.to_compact()) for e in self.events
-        ]
+        return (
+            [(COMPACT_CONDITION, c.to_compact()) for c in self.conditions]
+            + [(COMPACT_EVENT, e.to_compact()) for e in self.events]
+            + [(COMPACT_GROUP, g.to_compact()) for g in self.groups]
+        )
 
     def to_querystring(self) -> str:
         """The canonical URL form (without ``?``); ``from_string`` reads it back."""
         return urlencode(self.to_pairs(), safe=":@!")
 
     def to_api(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "conditions": [c.to_api() for c in self.conditions],
             "events": [e.to_api() for e in self.events],
         }
+        if self.groups:
+            out["groups"] = [g.to_api() for g in self.groups]
+        return out
 
     # Editing (returns new filters) --------------------------------------------------------
 
     def with_condition(self, condition: Condition) -> CustomerFilter:
-        return CustomerFilter(conditions=(*self.conditions, condition), events=self.events)
+        return CustomerFilter(
+            conditions=(*self.conditions, condition), events=self.events, groups=self.groups
+        )
 
     def with_event(self, event: EventCondition) -> CustomerFilter:
-        return CustomerFilter(conditions=self.conditions, events=(*self.events, event))
+        return CustomerFilter(
+            conditions=self.conditions, events=(*self.events, event), groups=self.groups
+        )
+
+    def with_group(self, group: Group) -> CustomerFilter:
+        return CustomerFilter(
+            conditions=self.conditions, events=self.events, groups=(*self.groups, group)
+        )
+
+
+def _group_number(raw: Any) -> int | None:
+    if raw is None or str(raw).strip() == "":
+        return None
+    text = str(raw).strip()
+    if not text.isdigit() or len(text) > 2:
+        raise InvalidInput("A condition's group must be a small whole number.")
+    return int(text)
+
+
+def _form_event(data: Any, key: str, *, where: str) -> EventCondition:
+    """One event row of the HTML builder: at most one attribute condition (``where_*``)."""
+    attribute = _getone(data, key + "where_attribute")
+    conditions: tuple[Condition, ...] = ()
+    if attribute and str(attribute).strip():
+        conditions = (
+            make_condition(
+                attribute=attribute,
+                operator=_getone(data, key + "where_operator") or "",
+                value=_getone(data, key + "where_value") or "",
+                value2=_getone(data, key + "where_value2") or "",
+                type_=_getone(data, key + "where_type"),
+                where=f"{where}, attribute condition",
+            ),
+        )
+    return make_event(
+        event_type=_getone(data, key + "event_type"),
+        within_days=_getone(data, key + "within_days"),
+        done=_getone(data, key + "done"),
+        conditions=conditions,
+        count=make_count(
+            _getone(data, key + "count_op"), _getone(data, key + "count"), where=where
+        ),
+        since=_getone(data, key + "since") or "",
+        until=_getone(data, key + "until") or "",
+        where=where,
+    )
+
+
+def _form_group(
+    data: Any,
+    number: int,
+    conditions: list[Condition],
+    events: list[EventCondition],
+    *,
+    where: str,
+) -> Group:
+    key = f"{COMPACT_GROUP}{number}."
+    raw_match = str(_getone(data, key + "match") or Match.ANY.value).strip().lower()
+    try:
+        match = Match(raw_match)
+    except ValueError:
+        raise InvalidInput(f"{where}: 'match' must be 'any' or 'all'.") from None
+    negate = str(_getone(data, key + "not") or "").strip().lower() in ("1", "true", "on", "yes")
+    return Group(match=match, conditions=tuple(conditions), events=tuple(events), negate=negate)
 
 
 def _parse_compact_condition(raw: str, *, where: str) -> Condition:
+    negate = raw.startswith(NEGATION)
+    if negate:
+        raw = raw[len(NEGATION) :]
     parts = raw.split(":", 2)
     if len(parts) < 2:
         raise InvalidInput(f"{where}: expected '<attribute>:<operator>[:<value>]'.")
@@ -439,20 +417,25 @@ def _parse_compact_condition(raw: str, *, where: str) -> Condition:
         if BETWEEN_SEPARATOR not in value:
             raise InvalidInput(f"{where}: 'between' needs '<low>..<high>'.")
         value, value2 = value.split(BETWEEN_SEPARATOR, 1)
-    return _make_condition(
+    return make_condition(
         attribute=attribute,
         operator=op_text,
         value=value,
         value2=value2,
         type_=type_,
+        negate=negate,
         where=where,
         strict=True,
     )
 
 
 def _parse_compact_event(raw: str, *, where: str) -> EventCondition:
+    if raw.startswith("{"):
+        if len(raw) > MAX_JSON_PARAMETER:
+            raise InvalidInput(f"{where}: longer than {MAX_JSON_PARAMETER} characters.")
+        return event_from_json(loads(raw, where=where), where=where)
     done = True
     if raw.startswith("!"):
         done, raw = False, raw[1:]
     name, _, days = raw.partition(":")
-    return _make_event(event_type=unquote(name), within_days=days or None, done=done, where=where)
+    return make_event(event_type=unquote(name), within_days=days or None, done=done, where=where)

@@ -15,6 +15,8 @@ from typing import Any
 from django.db import NotSupportedError
 from django.db.models import (
     BooleanField,
+    Case,
+    Count,
     Exists,
     F,
     FloatField,
@@ -22,15 +24,20 @@ from django.db.models import (
     OuterRef,
     Q,
     QuerySet,
+    Subquery,
     TextField,
+    Value,
+    When,
 )
 from django.db.models.fields.json import compile_json_path  # type: ignore[attr-defined]
+from django.db.models.functions import Coalesce
+from django.db.models.lookups import Exact, GreaterThanOrEqual, LessThanOrEqual
 from django.utils import timezone
 
 from access.errors import InvalidInput
 from access.principal import Principal
 from datamanager.masking import Masker
-from datamanager.models import AttributeKind, CustomerAttribute, EventType
+from datamanager.models import AttributeKind, CustomerAttribute, EventAttribute, EventType
 
 from ..models import Customer, CustomerId, Event
 from ..selectors import customers_for
@@ -40,7 +47,10 @@ from .values import (
     CATALOG_VALUE_TYPE,
     VALID_OPERATORS,
     Condition,
+    CountOp,
     EventCondition,
+    Group,
+    Match,
     Operator,
     ValueType,
 )
@@ -99,6 +109,48 @@ class JsonTypedValue(Func):
             f"THEN ({column} ->> %s){cast} END)"
         )
         return sql, (*params, self.key, *params, self.key)
+
+    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> Any:  # type: ignore[override]
+        raise NotSupportedError("The customer filter supports SQLite and PostgreSQL.")
+
+
+class JsonArrayHas(Func):
+    """``properties[key]`` is a JSON list holding the string ``value`` ("list contains").
+
+    PostgreSQL: ``jsonb_typeof(col -> key) = 'array' AND (col -> key) @> [value]``.
+    SQLite: ``EXISTS (SELECT 1 FROM json_each(col, path) WHERE type = 'text' AND value =
+    value)`` over the list's elements (only when the stored value is an array).
+    """
+
+    conditional = True
+    output_field = BooleanField()
+
+    def __init__(self, key: str, value: str) -> None:
+        super().__init__(F("properties"))
+        self.key = key
+        self.value = value
+
+    def as_sqlite(
+        self, compiler: Any, connection: Any, **extra: Any
+    ) -> tuple[str, tuple[Any, ...]]:
+        column, params = compiler.compile(self.source_expressions[0])
+        path = compile_json_path([self.key])
+        # Only the compiled column is interpolated; the path and the value are parameters.
+        sql = (
+            f"(json_type({column}, %s) = 'array' AND EXISTS (SELECT 1 FROM "  # noqa: S608
+            f"json_each({column}, %s) AS item WHERE item.type = 'text' AND item.value = %s))"
+        )
+        return sql, (*params, path, *params, path, self.value)
+
+    def as_postgresql(
+        self, compiler: Any, connection: Any, **extra: Any
+    ) -> tuple[str, tuple[Any, ...]]:
+        column, params = compiler.compile(self.source_expressions[0])
+        sql = (
+            f"(jsonb_typeof({column} -> %s) = 'array' AND ({column} -> %s) @> "
+            "jsonb_build_array(%s::text))"
+        )
+        return sql, (*params, self.key, *params, self.key, self.value)
 
     def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> Any:  # type: ignore[override]
         raise NotSupportedError("The customer filter supports SQLite and PostgreSQL.")
@@ -180,7 +232,11 @@ def _next_day(value: str, *, where: str, name: str) -> str | None:
     return (day + dt.timedelta(days=1)).isoformat()
 
 
-def _property_q(condition: Condition, value_type: ValueType, *, where: str) -> Q:
+def _property_q(
+    condition: Condition, value_type: ValueType, *, where: str, customer: bool = True
+) -> Q:
+    """A condition on a JSON ``properties`` key: the customer's, or (``customer=False``,
+    inside an event subquery) the event's."""
     name, op = condition.attribute, condition.operator
     if op is Operator.EXISTS:
         return Q(properties__has_key=name)
@@ -189,15 +245,17 @@ def _property_q(condition: Condition, value_type: ValueType, *, where: str) -> Q
     expr = JsonTypedValue(name, value_type)
     value = _convert(condition.value, value_type, where=where, name=name)
     # PostgreSQL: equality, contains and prefix in SQL the indexes answer (search.py).
-    indexed = indexed_property_q(name, op, value_type, value)
+    indexed = indexed_property_q(name, op, value_type, value) if customer else None
+    if op is Operator.CONTAINS:
+        # A string containing the text, or a list holding it as one of its elements.
+        text = indexed if indexed is not None else Q(_cmp(expr, "icontains", value))
+        return text | Q(JsonArrayHas(name, value))
     if indexed is not None:
         return indexed
     if op is Operator.EQUALS:
         return Q(_cmp(expr, "exact", value))
     if op is Operator.NOT_EQUALS:
         return Q(_cmp(expr, "isnull", True)) | ~Q(_cmp(expr, "exact", value))
-    if op is Operator.CONTAINS:
-        return Q(_cmp(expr, "icontains", value))
     if op is Operator.STARTS_WITH:
         return Q(_cmp(expr, "istartswith", value))
     if op is Operator.GT:
@@ -241,55 +299,153 @@ def _id_q(condition: Condition, *, project_id: int, where: str) -> Q:
     return ~Q(matching) if op is Operator.NOT_EQUALS else Q(matching)
 
 
-def _event_q(event: EventCondition, *, project_id: int) -> Q:
-    # The type's id is looked up first (one tiny query) and passed as a literal: behind a
-    # subquery on the name the planner cannot use the type's statistics and guessed 15 k
-    # instead of 145 k purchasers, so the list ran an exact COUNT (1.3 s CPU at 1 M
-    # customers); with the id it estimates right and skips the count (90 ms).
-    type_ids = list(
-        EventType.objects.filter(project_id=project_id, name=event.event_type).values_list(
-            "pk", flat=True
+def negated(q: Q) -> Q:
+    """The complement of ``q``: ``CASE WHEN q THEN true ELSE false END = false``, so a row
+    for which ``q`` is NULL (an attribute it does not have) is in the complement too."""
+    case = Case(When(q, then=Value(True)), default=Value(False), output_field=BooleanField())
+    return Q(Exact(case, False))
+
+
+def _value_type(condition: Condition, known: ValueType | None, *, where: str) -> ValueType:
+    if condition.type is not None:
+        value_type = condition.type
+    elif known is not None:  # the catalog knows it: its type decides
+        value_type = known
+    elif condition.operator.takes_value:  # never tracked: guess from the value
+        value_type = _infer_type(condition.value)
+    else:
+        value_type = ValueType.STRING
+    if condition.operator not in VALID_OPERATORS[value_type]:
+        raise InvalidInput(
+            f"{where}: '{condition.operator.label}' cannot be used on "
+            f"'{condition.attribute}' ({value_type.value} values)."
         )
-    )
-    # An unknown type keeps the subquery (it matches nothing): an empty id list would make
-    # the query uncompilable (EmptyResultSet) for callers that take its SQL (the estimate,
-    # the anonymization INSERT ... SELECT).
-    type_filter: Any = type_ids or EventType.objects.filter(
-        project_id=project_id, name=event.event_type
-    ).values("pk")
-    events = Event.objects.filter(customer_id=OuterRef("pk"), event_type_id__in=type_filter)
-    if event.within_days is not None:
-        events = events.filter(timestamp__gte=timezone.now() - dt.timedelta(days=event.within_days))
-    return Q(Exists(events)) if event.done else ~Q(Exists(events))
+    return value_type
+
+
+def _day_start(day: str) -> dt.datetime:
+    return dt.datetime.combine(dt.date.fromisoformat(day), dt.time(), tzinfo=dt.UTC)
+
+
+_COUNT_LOOKUPS = {
+    CountOp.AT_LEAST: GreaterThanOrEqual,
+    CountOp.AT_MOST: LessThanOrEqual,
+    CountOp.EXACTLY: Exact,
+}
+
+
+@dataclass
+class _Compiler:
+    """Turns a filter's tree into one ``Q``, with the catalog read once up front."""
+
+    project_id: int
+    customer_info: dict[str, _Resolved]
+    event_types: dict[str, int]
+    event_attribute_types: dict[tuple[str, str], ValueType | None]
+
+    @classmethod
+    def for_filter(cls, customer_filter: CustomerFilter, *, project_id: int) -> _Compiler:
+        names = customer_filter.event_types
+        types = dict(
+            EventType.objects.filter(project_id=project_id, name__in=names).values_list(
+                "name", "pk"
+            )
+        )
+        attribute_types: dict[tuple[str, str], ValueType | None] = {}
+        wanted = customer_filter.event_attributes
+        if wanted:
+            rows = EventAttribute.objects.filter(
+                event_type__project_id=project_id, event_type__name__in=list(wanted)
+            ).values_list("event_type__name", "name", "type")
+            for type_name, name, type_ in rows:
+                attribute_types[(type_name, name)] = CATALOG_VALUE_TYPE.get(type_, ValueType.STRING)
+        return cls(
+            project_id=project_id,
+            customer_info=_catalog_info(project_id, customer_filter.attribute_names),
+            event_types=types,
+            event_attribute_types=attribute_types,
+        )
+
+    def condition(self, condition: Condition, *, where: str) -> Q:
+        resolved = self.customer_info.get(condition.attribute)
+        if resolved is not None and resolved.is_id:
+            q = _id_q(condition, project_id=self.project_id, where=where)
+        else:
+            known = None
+            if resolved is not None:
+                known = resolved.value_type or ValueType.STRING
+            value_type = _value_type(condition, known, where=where)
+            q = _property_q(condition, value_type, where=where)
+        return negated(q) if condition.negate else q
+
+    def event(self, event: EventCondition, *, where: str) -> Q:
+        # The type's id is looked up first and passed as a literal: behind a subquery on
+        # the name the planner cannot use the type's statistics and guessed 15 k instead
+        # of 145 k purchasers, so the list ran an exact COUNT (1.3 s CPU at 1 M
+        # customers); with the id it estimates right and skips the count (90 ms). An
+        # unknown type keeps the subquery (it matches nothing): an empty id list would
+        # make the query uncompilable (EmptyResultSet) for callers that take its SQL (the
+        # estimate, the anonymization INSERT ... SELECT).
+        type_id = self.event_types.get(event.event_type)
+        type_filter: Any = (
+            [type_id]
+            if type_id is not None
+            else EventType.objects.filter(project_id=self.project_id, name=event.event_type).values(
+                "pk"
+            )
+        )
+        events = Event.objects.filter(customer_id=OuterRef("pk"), event_type_id__in=type_filter)
+        if event.within_days is not None:
+            events = events.filter(
+                timestamp__gte=timezone.now() - dt.timedelta(days=event.within_days)
+            )
+        if event.since:
+            events = events.filter(timestamp__gte=_day_start(event.since))
+        if event.until:
+            events = events.filter(timestamp__lt=_day_start(event.until) + dt.timedelta(days=1))
+        for n, condition in enumerate(event.where, start=1):
+            here = f"{where}, attribute condition {n}"
+            known = self.event_attribute_types.get((event.event_type, condition.attribute))
+            value_type = _value_type(condition, known, where=here)
+            q = _property_q(condition, value_type, where=here, customer=False)
+            events = events.filter(negated(q) if condition.negate else q)
+        if event.count is None or (event.count.op is CountOp.AT_LEAST and event.count.value <= 1):
+            if event.count is not None and event.count.value == 0:
+                return Q()  # at least 0 times: everyone
+            return Q(Exists(events)) if event.done else ~Q(Exists(events))
+        counted = events.order_by().values("customer_id").annotate(n=Count("pk")).values("n")
+        number = Coalesce(Subquery(counted), Value(0))
+        return Q(_COUNT_LOOKUPS[event.count.op](number, event.count.value))
+
+    def group(self, group: Group, *, where: str) -> Q:
+        parts = [
+            self.condition(c, where=f"{where}, condition {n}")
+            for n, c in enumerate(group.conditions, start=1)
+        ]
+        parts += [
+            self.event(e, where=f"{where}, event condition {n}")
+            for n, e in enumerate(group.events, start=1)
+        ]
+        parts += [
+            self.group(g, where=f"{where}, group {n}") for n, g in enumerate(group.groups, start=1)
+        ]
+        q = parts[0]
+        for part in parts[1:]:
+            q = q | part if group.match is Match.ANY else q & part
+        return negated(q) if group.negate else q
 
 
 def filter_q(customer_filter: CustomerFilter, *, project_id: int) -> Q:
     """The filter as one ``Q`` on :class:`Customer` (reads the catalog once). No PII check:
     callers go through :func:`customers_matching`."""
-    info = _catalog_info(project_id, customer_filter.attribute_names)
+    compiler = _Compiler.for_filter(customer_filter, project_id=project_id)
     q = Q()
     for position, condition in enumerate(customer_filter.conditions, start=1):
-        where = f"Condition {position}"
-        resolved = info.get(condition.attribute)
-        if resolved is not None and resolved.is_id:
-            q &= _id_q(condition, project_id=project_id, where=where)
-            continue
-        if condition.type is not None:
-            value_type = condition.type
-        elif resolved is not None:  # the catalog knows it: its type decides
-            value_type = resolved.value_type or ValueType.STRING
-        elif condition.operator.takes_value:  # never tracked: guess from the value
-            value_type = _infer_type(condition.value)
-        else:
-            value_type = ValueType.STRING
-        if condition.operator not in VALID_OPERATORS[value_type]:
-            raise InvalidInput(
-                f"{where}: '{condition.operator.label}' cannot be used on "
-                f"'{condition.attribute}' ({value_type.value} values)."
-            )
-        q &= _property_q(condition, value_type, where=where)
-    for event in customer_filter.events:
-        q &= _event_q(event, project_id=project_id)
+        q &= compiler.condition(condition, where=f"Condition {position}")
+    for position, event in enumerate(customer_filter.events, start=1):
+        q &= compiler.event(event, where=f"Event condition {position}")
+    for position, group in enumerate(customer_filter.groups, start=1):
+        q &= compiler.group(group, where=f"Group {position}")
     return q
 
 
@@ -299,6 +455,8 @@ def check_filter_allowed(
     """Raise ``PiiFieldRefused`` if the filter uses a PII attribute the principal may not see."""
     masker = masker or Masker.for_principal(principal)
     masker.check_customer_fields(customer_filter.attribute_names, usage="filter by")
+    for event_type, names in customer_filter.event_attributes.items():
+        masker.check_event_fields(event_type, names, usage="filter by")
 
 
 def customers_matching(

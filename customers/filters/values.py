@@ -5,6 +5,7 @@ compact URL form and to JSON. Parsing them: :mod:`.parsing`; evaluating them: :m
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -22,6 +23,11 @@ BETWEEN_SEPARATOR = ".."
 # Query parameters the filter owns; the list page keeps its own (sort, columns, cursor).
 COMPACT_CONDITION = "c"
 COMPACT_EVENT = "e"
+COMPACT_GROUP = "g"
+# Groups nest at most this deep (a group inside a group inside a group).
+MAX_GROUP_DEPTH = 3
+MAX_COUNT = 1_000_000
+NEGATION = "!"
 
 
 class Operator(StrEnum):
@@ -140,23 +146,26 @@ class Condition:
     value: str = ""
     value2: str = ""  # upper bound of ``between``
     type: ValueType | None = None  # None: from the catalog
+    negate: bool = False  # "not (...)"
 
     @property
     def label(self) -> str:
         """A human description that names the attribute but not the value."""
-        return f"{self.attribute} {self.operator.label}"
+        text = f"{self.attribute} {self.operator.label}"
+        return f"not ({text})" if self.negate else text
 
     @property
     def label_with_value(self) -> str:
         """The label with the condition's own value, for showing a principal its own filter."""
         if not self.operator.takes_value:
             return self.label
+        text = f"{self.attribute} {self.operator.label} {self.value}"
         if self.operator is Operator.BETWEEN:
-            return f"{self.label} {self.value} and {self.value2}"
-        return f"{self.label} {self.value}"
+            text = f"{text} and {self.value2}"
+        return f"not ({text})" if self.negate else text
 
     def to_compact(self) -> str:
-        attribute = quote(self.attribute, safe="")
+        attribute = (NEGATION if self.negate else "") + quote(self.attribute, safe="")
         if self.type is not None:
             attribute += f"@{self.type.value}"
         if not self.operator.takes_value:
@@ -174,24 +183,68 @@ class Condition:
             out["value"] = self.value
         if self.type is not None:
             out["type"] = self.type.value
+        if self.negate:
+            out["not"] = True
         return out
+
+
+class CountOp(StrEnum):
+    AT_LEAST = "at_least"
+    AT_MOST = "at_most"
+    EXACTLY = "exactly"
+
+    @property
+    def label(self) -> str:
+        return self.value.replace("_", " ")
+
+
+@dataclass(frozen=True)
+class EventCount:
+    """How many matching events a customer must have ("at least 2 times")."""
+
+    op: CountOp
+    value: int
+
+    def to_api(self) -> dict[str, Any]:
+        return {"op": self.op.value, "value": self.value}
 
 
 @dataclass(frozen=True)
 class EventCondition:
-    """ "Has (not) done event X", optionally only counting the last ``within_days`` days."""
+    """ "Has (not) done event X": optionally only events whose attributes match ``where``
+    (AND), only the last ``within_days`` days or between ``since`` and ``until`` (ISO
+    dates, inclusive), and ``count`` ("at least 2 times") instead of "at least once"."""
 
     event_type: str
     within_days: int | None = None
     done: bool = True
+    where: tuple[Condition, ...] = ()
+    count: EventCount | None = None
+    since: str = ""
+    until: str = ""
+
+    @property
+    def is_simple(self) -> bool:
+        """Expressible in the compact ``e=<type>[:<days>]`` form."""
+        return not (self.where or self.count or self.since or self.until)
 
     @property
     def label(self) -> str:
-        verb = "has done" if self.done else "has not done"
-        tail = f" in the last {self.within_days} days" if self.within_days else ""
-        return f"{verb} {self.event_type}{tail}"
+        verb = "has done" if self.done else "has never done"
+        text = f"{verb} {self.event_type}"
+        if self.where:
+            text += " where " + " and ".join(c.label for c in self.where)
+        if self.count is not None:
+            text += f" {self.count.op.label} {self.count.value} times"
+        if self.within_days:
+            text += f" in the last {self.within_days} days"
+        if self.since or self.until:
+            text += f" between {self.since or 'the start'} and {self.until or 'now'}"
+        return text
 
     def to_compact(self) -> str:
+        if not self.is_simple:
+            return json.dumps(self.to_api(), separators=(",", ":"), ensure_ascii=False)
         out = ("" if self.done else "!") + quote(self.event_type, safe="")
         if self.within_days is not None:
             out += f":{self.within_days}"
@@ -203,4 +256,73 @@ class EventCondition:
             out["within_days"] = self.within_days
         if not self.done:
             out["done"] = False
+        if self.where:
+            out["where"] = [c.to_api() for c in self.where]
+        if self.count is not None:
+            out["count"] = self.count.to_api()
+        if self.since:
+            out["since"] = self.since
+        if self.until:
+            out["until"] = self.until
         return out
+
+
+class Match(StrEnum):
+    ALL = "all"
+    ANY = "any"
+
+
+@dataclass(frozen=True)
+class Group:
+    """Conditions, event conditions and nested groups combined with AND (``all``) or OR
+    (``any``), optionally negated."""
+
+    match: Match = Match.ANY
+    conditions: tuple[Condition, ...] = ()
+    events: tuple[EventCondition, ...] = ()
+    groups: tuple[Group, ...] = ()
+    negate: bool = False
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.conditions or self.events or self.groups)
+
+    @property
+    def size(self) -> int:
+        """Conditions of every kind inside, nested ones included (for the limit)."""
+        return len(self.conditions) + len(self.events) + sum(g.size for g in self.groups)
+
+    @property
+    def label(self) -> str:
+        joiner = " or " if self.match is Match.ANY else " and "
+        parts = [c.label for c in self.conditions] + [e.label for e in self.events]
+        parts += [g.label for g in self.groups]
+        text = "(" + joiner.join(parts) + ")"
+        return f"not {text}" if self.negate else text
+
+    def walk_conditions(self) -> list[Condition]:
+        out = list(self.conditions)
+        for group in self.groups:
+            out += group.walk_conditions()
+        return out
+
+    def walk_events(self) -> list[EventCondition]:
+        out = list(self.events)
+        for group in self.groups:
+            out += group.walk_events()
+        return out
+
+    def to_api(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"match": self.match.value}
+        if self.negate:
+            out["not"] = True
+        if self.conditions:
+            out["conditions"] = [c.to_api() for c in self.conditions]
+        if self.events:
+            out["events"] = [e.to_api() for e in self.events]
+        if self.groups:
+            out["groups"] = [g.to_api() for g in self.groups]
+        return out
+
+    def to_compact(self) -> str:
+        return json.dumps(self.to_api(), separators=(",", ":"), ensure_ascii=False)
