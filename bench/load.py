@@ -106,10 +106,14 @@ def write_settings(folder: Path) -> Path:
 
 
 def prepare_database(
-    database: str, env: dict[str, str], customers: int, *, reuse: bool
+    database: str, env: dict[str, str], customers: int, *, reuse: bool, bulk_customers: int = 0
 ) -> dict[str, Any]:
     """Create, migrate and seed the database; ``reuse`` keeps an existing one (seed_demo is
-    idempotent: it adds missing customers only and rotates the demo keys' secrets)."""
+    idempotent: it adds missing customers only and rotates the demo keys' secrets).
+
+    ``bulk_customers`` more are bulk-loaded afterwards (``generate_dataset``, PostgreSQL
+    ``COPY``: seed_demo tracks each customer through the services, minutes per thousand on a
+    busy machine); they get the highest ids, so :func:`set_aside` gives them to the jobs."""
     create_database(database, replace=not reuse)
     manage = [PYTHON, str(ROOT / "manage.py")]
     subprocess.run([*manage, "migrate", "--no-input", "-v", "0"], env=env, check=True)
@@ -123,6 +127,17 @@ def prepare_database(
         text=True,
     ).stdout
     seeded: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    if bulk_customers:
+        print(f"bulk-loading {bulk_customers} customers for the jobs ...", file=sys.stderr)
+        subprocess.run(
+            [
+                *manage, "generate_dataset", "--project", seeded["project_token"],
+                "--customers", str(bulk_customers), "--events-per-customer", "2", "-v", "0",
+            ],
+            env=env,
+            check=True,
+            capture_output=True,
+        )  # fmt: skip
     with psycopg.connect(f"{PG}/{database}") as conn:
         project_id = conn.execute(
             "SELECT id FROM access_project WHERE token = %s", [seeded["project_token"]]
@@ -705,12 +720,18 @@ def main() -> None:
         env = server_env(args.database, args.redis_db, static_root)
         # Anonymizations append to an erasure ledger: a private one, not the tree's var/.
         env["ERASURE_LEDGER_DIR"] = str(Path(tmp) / "erasure-ledger")
-        seeded = prepare_database(args.database, env, args.customers, reuse=args.reuse)
+        jobs = int(args.duration // args.bulk_every) + 1 if args.bulk_job else 0
+        seeded = prepare_database(
+            args.database,
+            env,
+            args.customers,
+            reuse=args.reuse,
+            bulk_customers=jobs * args.bulk_size,
+        )
         port = free_port()
         worker = None
         args.bulk = None
         if args.bulk_job:
-            jobs = int(args.duration // args.bulk_every) + 1
             args.bulk = Bulk(
                 set_aside(seeded, jobs * args.bulk_size), args.bulk_size, args.bulk_every
             )
