@@ -69,10 +69,13 @@ TARGETS = [
         # same on every path but cost a database per mutant, which this machine cannot pay.
         (UNIT,),
         note=(
-            "Masker.check_event_fields is called by nothing until issue 22 (event attribute "
-            "filter conditions): its mutants are killed by the unit test "
-            "test_check_event_fields_refuses_a_pii_event_attribute only, no egress path can "
-            "reach it yet; event_value is reached only for attributes the principal may see"
+            "Masker.check_event_fields was called by nothing until issue 22's event attribute "
+            "conditions (commit 52180aa): the unit test "
+            "test_check_event_fields_refuses_a_pii_event_attribute kills its mutants here; "
+            "a no-op check_event_fields now also fails tests/customers/test_filter_groups.py "
+            "(4 tests, checked by hand). event_value: tracked values call it only for "
+            "attributes the principal may see, consent states (consents/selectors.py) for "
+            "hidden ones too"
         ),
     ),
     Target(

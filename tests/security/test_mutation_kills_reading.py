@@ -17,6 +17,7 @@ import pytest
 from access.errors import Forbidden, InvalidInput, NotFound, PiiFieldRefused
 from access.models import Project
 from access.principal import Principal
+from consents.services import consent_category_create
 from customers.api import reading
 from customers.models import Customer
 from customers.services import event_track
@@ -31,6 +32,12 @@ COOKIE = "ck-reader-1"  # not PII: how a restricted key finds the customer
 PROPERTIES: dict[str, Any] = {"email": "mail-canary@leak.test", "age": 0, "city": "Brno"}
 FIRST = {"address": "77 Canary Row", "total": 0, "item": "Bag"}
 SECOND = {"address": None, "total": 12.5, "item": "Hat"}
+CONSENT = {
+    "action": "accept",
+    "category": "newsletter",
+    "valid_until": "unlimited",
+    "message": "msg-canary: yes please",  # PII here
+}
 
 
 class Readers:
@@ -56,10 +63,18 @@ def readers(db: Any) -> Readers:
         project, ids, PROPERTIES, [("purchase", FIRST), ("purchase", SECOND)]
     )
     factories.track_customer(project, {"cookie": COOKIE, "device": DEVICES[1]})
+    consent_category_create(actor=actor, name="newsletter", label="Newsletter")
+    event_track(
+        actor=actor, ids={"cookie": COOKIE}, event_type="consent", timestamp=1, properties=CONSENT
+    )
     pii_flags_set(
         actor=actor,
         customer_attributes={"registered": True, "device": True, "email": True, "age": True},
-        event_attributes={("purchase", "address"): True, ("purchase", "total"): True},
+        event_attributes={
+            ("purchase", "address"): True,
+            ("purchase", "total"): True,
+            ("consent", "message"): True,
+        },
     )
     return Readers(project, customer)
 
@@ -144,19 +159,21 @@ def test_export_one_masks_ids_properties_and_event_attributes(readers: Readers) 
         "properties": {"email": MASK, "age": MASK, "city": "Brno"},
     }
     assert [e["properties"] for e in events] == [
+        {**CONSENT, "message": MASK},
         {"address": MASK, "total": MASK, "item": "Bag"},
         {"address": None, "total": MASK, "item": "Hat"},
     ]
-    assert [e["type"] for e in events] == ["purchase", "purchase"]
-    assert events[0]["timestamp"] < events[1]["timestamp"]  # oldest first
+    assert [e["type"] for e in events] == ["consent", "purchase", "purchase"]
+    assert events[1]["timestamp"] < events[2]["timestamp"]  # oldest first
     assert restricted.revealed == set()
 
     permitted = masker(readers.full)
     full = reading.customer_export_one(readers.full, permitted, readers.customer)
     assert full["ids"] == {"cookie": [COOKIE], "device": DEVICES, "registered": REGISTERED}
     assert full["properties"] == PROPERTIES
-    assert [e["properties"] for e in full["events"]] == [FIRST, SECOND]
+    assert [e["properties"] for e in full["events"]] == [CONSENT, FIRST, SECOND]
     assert permitted.revealed == {
+        "consent.message",
         "registered",
         "device",
         "email",
@@ -182,6 +199,7 @@ def test_export_one_lists_events_by_time_then_id_in_three_queries(
     with django_assert_num_queries(3):  # ID names, IDs, events with their types
         got = reading.customer_export_one(readers.masked, restricted, readers.customer)
     assert [(e["type"], e["properties"].get("n")) for e in got["events"]] == [
+        ("consent", None),
         ("visit", 1),
         ("visit", 2),
         ("visit", 3),
@@ -194,6 +212,9 @@ def test_export_one_of_a_customer_without_ids_has_empty_ids(readers: Readers) ->
     bare = Customer.objects.create(project=readers.project, properties={"email": "x@leak.test"})
     got = reading.customer_export_one(readers.masked, masker(readers.masked), bare)
     assert got == {"success": True, "ids": {}, "properties": {"email": MASK}, "events": []}
+    ask = [{"type": "id", "id": "cookie"}, {"type": "id", "id": "registered"}]
+    got_ids = reading.customer_attributes(readers.masked, masker(readers.masked), bare, ask)
+    assert got_ids == [{"success": True, "value": None}, {"success": True, "value": None}]
 
 
 # attributes -----------------------------------------------------------------------------------
@@ -214,11 +235,16 @@ REQUEST: list[Any] = [
     {"type": "property"},
     {"type": "segmentation", "id": "x"},
     "property",
+    {"type": "consent", "category": "newsletter"},
+    {"type": "consent", "category": "newsletter", "mode": "message"},
+    {"type": "consent", "category": "sms"},
 ]
 NOT_SUPPORTED = "type not supported; use 'property' or 'id'."
 
 
-def expected(email: Any, age: Any, registered: Any, device: Any) -> list[dict[str, Any]]:
+def expected(
+    email: Any, age: Any, registered: Any, device: Any, message: Any
+) -> list[dict[str, Any]]:
     return [
         {"success": True, "value": email},
         {"success": True, "value": age},
@@ -235,18 +261,21 @@ def expected(email: Any, age: Any, registered: Any, device: Any) -> list[dict[st
         {"success": False, "error": "Attribute 13: no property."},
         {"success": False, "error": f"Attribute 14: {NOT_SUPPORTED}"},
         {"success": False, "error": f"Attribute 15: {NOT_SUPPORTED}"},
+        {"success": True, "value": True},
+        {"success": True, "value": message},
+        {"success": False, "error": "Attribute 18: unknown consent category."},
     ]
 
 
 def test_attributes_mask_pii_properties_and_ids_one_mask_per_name(readers: Readers) -> None:
     restricted = masker(readers.masked)
     got = reading.customer_attributes(readers.masked, restricted, readers.customer, REQUEST)
-    assert got == expected(MASK, MASK, MASK, [MASK])
+    assert got == expected(MASK, MASK, MASK, [MASK], MASK)
     assert restricted.revealed == set()
     permitted = masker(readers.full)
     got = reading.customer_attributes(readers.full, permitted, readers.customer, REQUEST)
-    assert got == expected(PROPERTIES["email"], 0, REGISTERED, DEVICES)
-    assert permitted.revealed == {"email", "age", "registered", "device"}
+    assert got == expected(PROPERTIES["email"], 0, REGISTERED, DEVICES, CONSENT["message"])
+    assert permitted.revealed == {"email", "age", "registered", "device", "consent.message"}
 
 
 def test_attributes_read_the_ids_once_and_only_when_asked(
