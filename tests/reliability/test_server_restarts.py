@@ -33,6 +33,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -219,17 +220,46 @@ def _request(
         conn.close()
 
 
-def _worker(stack: Stack, log: Path, *, beat: Path | None = None) -> subprocess.Popen[bytes]:
+@dataclass
+class Broker:
+    url: str
+    queue: str = "celery"
+
+
+@pytest.fixture(params=["redis", "rabbitmq"])
+def broker(request: pytest.FixtureRequest, stack: Stack) -> Iterator[Broker]:
+    """The private Redis, or the machine's RabbitMQ (never restarted here) with a queue of
+    this test's own, deleted afterwards."""
+    if request.param == "redis":
+        yield Broker(stack.broker_url)
+        return
+    kombu = pytest.importorskip("kombu")
+    url = os.environ.get("TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672//")
+    try:
+        with kombu.Connection(url, connect_timeout=2) as conn:
+            conn.connect()
+    except Exception:
+        pytest.skip("RabbitMQ is not reachable")
+    queue = f"restart-test-{uuid.uuid4().hex[:8]}"
+    yield Broker(url, queue)
+    with kombu.Connection(url, connect_timeout=2) as conn:
+        conn.default_channel.queue_delete(queue)
+
+
+def _worker(
+    stack: Stack, log: Path, *, broker: Broker | None = None, beat: Path | None = None
+) -> subprocess.Popen[bytes]:
+    broker = broker or Broker(stack.broker_url)
     env = stack.env(
         "tests.customers.worker_settings",
-        CELERY_BROKER_URL=stack.broker_url,
+        CELERY_BROKER_URL=broker.url,
         CELERY_TASK_ALWAYS_EAGER="0",
-        TEST_CELERY_QUEUE="celery",
+        TEST_CELERY_QUEUE=broker.queue,
     )
     command = [
         sys.executable, "-m", "celery", "-A", "exponea_pii", "worker", "--pool=solo",
         "--loglevel=WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat",
-        "--hostname=restart@%h", "--queues=celery",
+        "--hostname=restart@%h", f"--queues={broker.queue}",
     ]  # fmt: skip
     if beat is not None:
         command += ["--beat", f"--schedule={beat}"]
@@ -373,9 +403,11 @@ def _assert_job_exactly_once(report: dict[str, Any]) -> None:
 # Tests ------------------------------------------------------------------------------------
 
 
-def test_postgresql_restart_mid_job_and_mid_batch(stack: Stack, tmp_path: Path) -> None:
+def test_postgresql_restart_mid_job_and_mid_batch(
+    stack: Stack, broker: Broker, tmp_path: Path
+) -> None:
     """``pg_ctl stop -m fast`` (what a service restart does: every session terminated, open
-    transactions rolled back), two seconds down, then started again."""
+    transactions rolled back), two seconds down, then started again; with either broker."""
     from celery import Celery
 
     seeded = _scenario(stack, "seed", "--customers", str(CUSTOMERS))
@@ -385,10 +417,12 @@ def test_postgresql_restart_mid_job_and_mid_batch(stack: Stack, tmp_path: Path) 
     worker = None
     clients = Clients(port, seeded["token"], seeded["basic"])
     try:
-        worker = _worker(stack, log)  # no beat: the job must survive on the task's retries
+        # No beat: the job must survive on the task's own retries.
+        worker = _worker(stack, log, broker=broker)
         clients.start()
         _wait(lambda: clients.successes_since(0) >= 5, timeout=30, what="tracking to flow")
-        Celery("restart-test", broker=stack.broker_url).send_task(TASK, args=[seeded["job"]])
+        sender = Celery("restart-test", broker=broker.url)
+        sender.send_task(TASK, args=[seeded["job"]], queue=broker.queue)
 
         def mid_job() -> bool:
             row = _job_row(stack, seeded["job"])
@@ -424,7 +458,7 @@ def test_postgresql_restart_mid_job_and_mid_batch(stack: Stack, tmp_path: Path) 
 
     during = [a for a in clients.attempts if stopped_at <= a.at <= up_at + reconnected]
     print(
-        f"postgres restart at {before[0]}/{CUSTOMERS}: down {up_at - stopped_at:.1f}s; "
+        f"postgres restart ({broker.url.split(':')[0]}) at {before[0]}/{CUSTOMERS}: down {up_at - stopped_at:.1f}s; "
         f"first 200 {reconnected:.2f}s after it was up; job done {job_after:.1f}s after it was "
         f"up; answers {clients.statuses()}, {sum(a.status == 503 for a in during)} x 503 "
         "during the outage"
