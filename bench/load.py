@@ -427,7 +427,8 @@ def report(stats: Stats, duration: float, args: argparse.Namespace) -> str:
     rows.append(("total", len(everything), everything, errors))
     out = [
         f"users={args.users} duration={duration:.1f}s customers={args.customers} "
-        f"gunicorn={args.workers}x{args.threads} gthread, PostgreSQL, Redis cache, DEBUG off",
+        f"gunicorn={args.workers}x{args.threads} gthread, PostgreSQL, Redis cache, DEBUG off"
+        + (", a Celery worker (solo pool, beat) on a Redis broker" if args.bulk else ""),
         f"machine: {os.cpu_count()} cores, load average before/after the run: "
         f"{args.load_before:.1f} / {os.getloadavg()[0]:.1f} (other work shares these cores)",
         "",
