@@ -93,11 +93,7 @@ class ApiKeyForm(forms.Form):
     )
 
 
-ROTATION_GRACE_CHOICES = [
-    ("24", "24 hours (Exponea's grace period)"),
-    ("1", "1 hour"),
-    ("0", "None: the old secret stops at once"),
-]
+ROTATION_GRACE_CHOICES = [("24", "old works 24 h"), ("1", "old works 1 h"), ("0", "old stops now")]
 
 
 class ApiKeyRotateForm(forms.Form):

@@ -106,9 +106,12 @@ class CustomerConsentsView(ProjectViewMixin, View):
         masker = Masker.for_principal(self.principal)
         hard = id_names(self.project)
         ids = ids_of_customers([customer.pk]).get(customer.pk, {})
-        shown_ids = masker.customer_ids(
-            {n: (v[0] if hard.get(n) else v) for n, v in sorted(ids.items())}
-        )
+        shown_ids = {
+            name: ", ".join(str(v) for v in value) if isinstance(value, list) else value
+            for name, value in masker.customer_ids(
+                {n: (v[0] if hard.get(n) else v) for n, v in sorted(ids.items())}
+            ).items()
+        }
         states = selectors.consent_states(masker, customer)
         access_record_shown(
             actor=self.principal,
