@@ -15,7 +15,7 @@ from django.test import Client
 from access.models import AuditEvent
 from datamanager.models import AttributeKind, CustomerAttribute
 from tests import factories
-from tests.conftest import World
+from tests.conftest import World, assert_no_canary
 
 from .test_page import _form
 
@@ -140,3 +140,18 @@ def test_a_new_id_is_flagged_and_unflagged_like_any_attribute(world: World) -> N
     assert attr.pii is True
     flags = AuditEvent.objects.filter(action="datamanager.pii_flag", details__attribute="crm_id")
     assert flags.count() == 2
+
+
+def test_a_refused_add_shows_a_data_manager_without_personal_data_no_value(world: World) -> None:
+    """The re-rendered tab samples values as the principal may see them, like the GET."""
+    manager = factories.make_member(world.project, "dora", roles=("Data manager",))
+    response = _client(manager).post(_add(world), {"id-name": "registered", "id-pii": "1"})
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "A customer ID named &#x27;registered&#x27; already exists." in html
+    assert_no_canary(html)
+    assert "Bratislava" in html  # a non-PII value is sampled: the page did show values
+    # The same principal may add an ID (flagging is open to manage_data).
+    assert (
+        _client(manager).post(_add(world), {"id-name": "crm_id", "id-pii": "1"}).status_code == 302
+    )
