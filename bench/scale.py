@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 # The repository is on sys.path from here.
-from bench.at_scale import dataset, export, index_cost, pages, search  # noqa: E402
+from bench.at_scale import dataset, export, index_cost, pages, partitioning, search  # noqa: E402
 from bench.at_scale.timing import Extra, Result, client_for, print_table  # noqa: E402
 
 
@@ -53,6 +53,8 @@ def run_all(
         pages.run_profile(bench, args, results, clients, queries)
     if "export" not in skip:
         export.run_export_cases(bench, args, extra)
+    if "partitioning" not in skip:  # a partitioned copy of the events, dropped after
+        partitioning.run_partitioning(bench, extra)
     if "index_cost" not in skip:  # last: it adds customers and drops indexes for a while
         index_cost.run_index_cost(bench, extra)
     for name, n in queries.items():
@@ -82,7 +84,7 @@ def main() -> None:
     parser.add_argument(
         "--skip",
         default="",
-        help="comma list: baseline,filter,admin,search,profile,export,index_cost",
+        help="comma list: baseline,filter,admin,search,profile,export,partitioning,index_cost",
     )
     parser.add_argument("--copy-export-worker", metavar="USERNAME", help=argparse.SUPPRESS)
     parser.add_argument(
