@@ -393,3 +393,25 @@ def test_the_batch_applies_the_policy_per_command(world: World) -> None:
     browser = CustomerId.objects.get(value="ck-b1").customer
     assert browser.pk != world.customer.pk
     assert not CustomerId.objects.filter(value="z@y.test").exists()
+
+
+def test_the_command_line_creates_a_public_key() -> None:
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    project = factories.make_project()
+    out = StringIO()
+    call_command("create_api_key", str(project.token), "Web", "--public", "--json", stdout=out)
+    data = json.loads(out.getvalue())
+    assert data["kind"] == "public" and data["secret"] == "" and data["permissions"] == ["track"]
+    assert ApiKey.objects.get(key_id=data["key_id"]).is_public
+    with pytest.raises(CommandError, match="A public key may only track"):
+        call_command(
+            "create_api_key",
+            str(project.token),
+            "Web2",
+            "--public",
+            "--permission",
+            "read_customers",
+        )

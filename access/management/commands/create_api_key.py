@@ -30,6 +30,11 @@ class Command(BaseCommand):
             help="Repeat for several; default: track only.",
         )
         parser.add_argument("--all", action="store_true", help="Every permission.")
+        parser.add_argument(
+            "--public",
+            action="store_true",
+            help="A public key for browser SDKs (Authorization: Token <key>): tracking only.",
+        )
         parser.add_argument("--json", action="store_true", help="Print one JSON object.")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -41,6 +46,7 @@ class Command(BaseCommand):
                 actor=principal_for_system(project, label="cli"),
                 name=options["name"],
                 permissions=perms,
+                kind=ApiKey.PUBLIC if options["public"] else ApiKey.PRIVATE,
             )
         except DomainError as exc:
             raise CommandError(exc.message) from exc
@@ -50,6 +56,7 @@ class Command(BaseCommand):
                     {
                         "project_token": str(project.token),
                         "key_id": key.key_id,
+                        "kind": key.kind,
                         "secret": secret,
                         "permissions": key.permission_names,
                     }
@@ -57,6 +64,9 @@ class Command(BaseCommand):
             )
             return
         self.stdout.write(self.style.SUCCESS(f"API key '{key.name}' in '{project.name}'"))
-        self.stdout.write(f"key_id      {key.key_id}")
-        self.stdout.write(f"secret      {secret}  (shown once: store it now)")
+        if key.is_public:
+            self.stdout.write(f"public key  {key.key_id}  (send as Authorization: Token <key>)")
+        else:
+            self.stdout.write(f"key_id      {key.key_id}")
+            self.stdout.write(f"secret      {secret}  (shown once: store it now)")
         self.stdout.write(f"permissions {', '.join(key.permission_names)}")
