@@ -219,8 +219,13 @@ def reveal_end(*, actor: Principal, reveal_id: Any) -> TemporaryReveal:
 
 def reveal_in_force(principal: Principal, customer_pk: int) -> TemporaryReveal | None:
     """The principal's reveal of this customer that is in force now, if any: the server's
-    check at every request (member, project, customer, status and window)."""
-    if principal.user is None or principal.can_see_personal_data:
+    check at every request (member, project, customer, status and window). A member whose
+    roles no longer hold ``request_personal_data`` loses an open reveal with it."""
+    if (
+        principal.user is None
+        or principal.can_see_personal_data
+        or not principal.has(Perm.REQUEST_PERSONAL_DATA)
+    ):
         return None
     now = timezone.now()
     return (

@@ -13,9 +13,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from access.models import AuditEvent
+from access.models import AuditEvent, Role
 from access.permissions import Perm
-from access.services import role_create
+from access.services import member_roles_set, role_create
 from accountability.models import PersonalDataAccess, RevealStatus, TemporaryReveal
 from accountability.reveals import reveal_policy_set
 
@@ -198,7 +198,8 @@ def test_reason_and_duration_are_checked(world: World, support: Any) -> None:
 
 def test_who_may_ask(world: World, support: Any) -> None:
     assert ask(client_for(world.marketer), world, world.customer.pk).status_code == 403
-    assert ask(client_for(world.admin), world, world.customer.pk).status_code == 403
+    # The Admin role holds the permission, and Personal data: nothing to reveal.
+    assert ask(client_for(world.admin), world, world.customer.pk).status_code == 400
     # Personal data already: nothing to reveal.
     both = factories.make_member(world.project, "bo", roles=("Support",), personal_data=True)
     assert ask(client_for(both), world, world.customer.pk).status_code == 400
@@ -283,3 +284,15 @@ def test_a_second_request_returns_the_open_reveal(world: World, support: Any) ->
     ask(client, world, world.customer.pk)
     ask(client, world, world.customer.pk, minutes="60")
     assert TemporaryReveal.objects.count() == 1
+
+
+def test_losing_the_permission_ends_an_open_reveal(world: World, support: Any) -> None:
+    client = client_for(support)
+    ask(client, world, world.customer.pk)
+    assert CANARY_EMAIL in text(client.get(profile_url(world, world.customer.pk)))
+    member_roles_set(
+        actor=factories.system(world.project),
+        user=support,
+        roles=[Role.objects.get(project=world.project, name="Viewer")],
+    )
+    assert leaked(text(client.get(profile_url(world, world.customer.pk)))) == []
