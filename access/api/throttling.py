@@ -23,6 +23,7 @@ from redis.exceptions import RedisError
 from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
 
+from access.client_ip import client_ip
 from access.models import ApiKey
 
 logger = logging.getLogger(__name__)
@@ -71,6 +72,11 @@ class ApiKeyRateThrottle(SimpleRateThrottle):
         key = request.auth
         if not isinstance(key, ApiKey):
             return None  # unauthenticated requests never reach the throttle (401 first)
+        if key.is_public:
+            # Every visitor of the shop shares a public key: count per key *and* address
+            # (Exponea's tracking limit is per IP), so one client cannot spend everyone's.
+            ip = client_ip(request)  # type: ignore[arg-type]  # a DRF Request proxies META
+            return f"api-throttle:{self.scope}:{key.pk}:{ip or '-'}"
         return f"api-throttle:{self.scope}:{key.pk}"
 
     def allow_request(self, request: Request, view: Any) -> bool:

@@ -415,3 +415,20 @@ def test_the_command_line_creates_a_public_key() -> None:
             "--permission",
             "read_customers",
         )
+
+
+def test_a_public_key_is_throttled_per_address_not_for_every_visitor(
+    world: World, settings: Any
+) -> None:
+    """Every visitor shares the public key: one client spending the rate must not stop the
+    others (Exponea's tracking limit is per IP)."""
+    settings.EXPONEA_API_THROTTLE_RATES = {"track": "2/min", "data": None}
+    key = _public(world.project)
+    body = {"customer_ids": {"cookie": "ck-t"}}
+    first = [
+        _track(world.project, "customers", body, key, REMOTE_ADDR="198.51.100.1").status_code
+        for _ in range(3)
+    ]
+    assert first == [200, 200, 429]
+    other = _track(world.project, "customers", body, key, REMOTE_ADDR="198.51.100.2")
+    assert other.status_code == 200
