@@ -27,7 +27,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 # The repository is on sys.path from here.
-from bench.at_scale import dataset, export, index_cost, pages, partitioning, search  # noqa: E402
+from bench.at_scale import (  # noqa: E402
+    dataset,
+    export,
+    filter_kinds,
+    index_cost,
+    pages,
+    partitioning,
+    search,
+)
 from bench.at_scale.timing import Extra, Result, client_for, print_table  # noqa: E402
 
 
@@ -47,6 +55,8 @@ def run_all(
     if "baseline" not in skip:
         pages.run_baseline(bench, args, results, clients["admin"])
     pages.run_filter_and_admin(bench, args, results, clients, queries, skip)
+    if "kinds" not in skip:  # issue 22: one case per filter condition kind
+        filter_kinds.run_filter_kinds(bench, args, results, clients, queries)
     if "search" not in skip:
         search.run_search(bench, args, results, clients, queries, extra)
     if "profile" not in skip:
@@ -84,7 +94,7 @@ def main() -> None:
     parser.add_argument(
         "--skip",
         default="",
-        help="comma list: baseline,filter,admin,search,profile,export,partitioning,index_cost",
+        help="comma list: baseline,filter,kinds,admin,search,profile,export,partitioning,index_cost",
     )
     parser.add_argument("--copy-export-worker", metavar="USERNAME", help=argparse.SUPPRESS)
     parser.add_argument(

@@ -1,0 +1,142 @@
+"""The filter-kind cases of bench/scale.py (issue 22 item 5): one case per new condition kind.
+
+Each kind is a list page (first page, newest customers first, the list's own page size)
+opened through the URL form the list writes itself (``g=`` / ``e=`` JSON, ``c=!``), as the
+admin and as the marketer (none of these touches PII, so both may run it):
+
+- OR group: ``plan = premium OR plan = business``;
+- negated condition: ``NOT plan = premium`` (a true complement: customers without a plan too);
+- negated group: ``NOT (plan = premium OR plan = basic)``;
+- event attribute condition: ``purchase where total > 100``;
+- count: ``purchase at least 2 times``;
+- time window: ``purchase between <60 days ago> and <30 days ago>``;
+- has never done: ``NOT purchase`` (``e=!purchase``);
+- and, to show a selective worst case, ``purchase where total > 100 at least 3 times``
+  (few customers match: the first page has to look further down the id order).
+
+Every case's first-page query is read with ``EXPLAIN`` (not ``ANALYZE``: no extra run);
+the top of the plan goes in the note and the full plans into ``filter_kinds_plans.txt`` in the temporary directory, for the
+write-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from bench.at_scale.dataset import Bench
+from bench.at_scale.timing import Result, count_queries, run_case
+
+PLANS_FILE = str(Path(tempfile.gettempdir()) / "filter_kinds_plans.txt")
+
+
+def _plan(value: str) -> dict[str, Any]:
+    return {"attribute": "plan", "operator": "equals", "value": value}
+
+
+def _big(value: int = 100) -> list[dict[str, Any]]:
+    return [{"attribute": "total", "operator": "gt", "value": value}]
+
+
+def cases(today: dt.date) -> list[tuple[str, dict[str, list[str]]]]:
+    """(kind, URL parameters): the URL form of each kind."""
+    since = (today - dt.timedelta(days=60)).isoformat()
+    until = (today - dt.timedelta(days=30)).isoformat()
+
+    def g(obj: dict[str, Any]) -> dict[str, list[str]]:
+        return {"g": [json.dumps(obj, separators=(",", ":"))]}
+
+    def e(obj: dict[str, Any]) -> dict[str, list[str]]:
+        return {"e": [json.dumps(obj, separators=(",", ":"))]}
+
+    return [
+        (
+            "OR group (plan premium or business)",
+            g({"conditions": [_plan("premium"), _plan("business")]}),
+        ),
+        ("negated condition (not plan premium)", {"c": ["!plan:equals:premium"]}),
+        (
+            "negated group (not (premium or basic))",
+            g({"match": "any", "not": True, "conditions": [_plan("premium"), _plan("basic")]}),
+        ),
+        ("event where (purchase, total > 100)", e({"event_type": "purchase", "where": _big()})),
+        (
+            "count (purchase at least 2 times)",
+            e({"event_type": "purchase", "count": {"op": "at_least", "value": 2}}),
+        ),
+        (
+            "time window (purchase 60..30 days ago)",
+            e({"event_type": "purchase", "since": since, "until": until}),
+        ),
+        ("has never done (no purchase)", {"e": ["!purchase"]}),
+        (
+            "count where, selective (total > 100, >= 3 times)",
+            e(
+                {
+                    "event_type": "purchase",
+                    "where": _big(),
+                    "count": {"op": "at_least", "value": 3},
+                }
+            ),
+        ),
+    ]
+
+
+def _explain(bench: Bench, params: dict[str, list[str]], size: int) -> str:
+    """The plan of the list's first-page query for this filter (as the admin)."""
+    from access.selectors import principal_for_user
+    from customers.filters import CustomerFilter, customers_matching
+
+    principal = principal_for_user(bench.admin, bench.project)
+    customer_filter = CustomerFilter.from_querydict(params)
+    rows = customers_matching(principal, customer_filter).order_by("-pk")[:size]
+    return str(rows.explain())
+
+
+def _plan_note(plan: str) -> str:
+    """The plan's nodes in order, briefly: 'Limit > Index Scan Backward ... > SubPlan'."""
+    nodes = []
+    for line in plan.splitlines():
+        text = line.strip().removeprefix("->").strip()
+        if not text or text.startswith(("Filter:", "Index Cond:", "Output:", "Sort Key:")):
+            if "SubPlan" in text or "alternatives" in text:
+                nodes.append(text)
+            continue
+        name = text.split("  (", 1)[0]
+        if name.startswith("SubPlan") or " on " in name or name in ("Limit", "Sort", "Hash"):
+            nodes.append(name.replace("customers_", ""))
+    return "plan: " + " > ".join(dict.fromkeys(nodes))[:220]
+
+
+def run_filter_kinds(
+    bench: Bench,
+    args: argparse.Namespace,
+    results: list[Result],
+    clients: dict[str, Any],
+    queries: dict[str, int],
+) -> None:
+    from django.utils import timezone
+
+    list_url = f"/projects/{bench.project.token}/customers/"
+    plans_file = PLANS_FILE
+    plans: list[str] = []
+    print(f"filter kinds ({bench.customers:,} customers), {args.requests} requests each")
+    for kind, params in cases(timezone.now().date()):
+        url = list_url + "?" + urlencode({"size": args.size, **params}, doseq=True)
+        by_who: dict[str, Result] = {}
+        for who in ("admin", "marketer"):
+            by_who[who] = run_case(results, f"kind: {kind}", who, clients[who], url, args.requests)
+        plan = _explain(bench, params, args.size)
+        plans.append(f"## {kind}\n{url}\n\n{plan}\n")
+        by_who["admin"].note = (by_who["admin"].note + " " if by_who["admin"].note else "") + (
+            _plan_note(plan)
+        )
+        queries[f"kind: {kind}"] = count_queries(clients["marketer"], url)
+    with open(plans_file, "w") as f:
+        f.write("\n".join(plans))
+    print(f"  plans written to {plans_file}")
