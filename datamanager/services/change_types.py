@@ -13,8 +13,8 @@ DESCRIPTION_MAX = 500
 
 
 @dataclass(frozen=True)
-class CustomerAttributeChange:
-    """What to change on one customer attribute; ``None`` leaves a field as it is."""
+class _AttributeChange:
+    """What to change on one attribute; ``None`` leaves a field as it is."""
 
     name: str
     pii: bool | None = None
@@ -23,14 +23,15 @@ class CustomerAttributeChange:
 
 
 @dataclass(frozen=True)
-class EventAttributeChange:
-    """What to change on one attribute of one event type."""
+class CustomerAttributeChange(_AttributeChange):
+    """What to change on one customer attribute."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class EventAttributeChange(_AttributeChange):
+    """What to change on one attribute of one event type (``event_type`` by keyword)."""
 
     event_type: str
-    name: str
-    pii: bool | None = None
-    type: str | None = None
-    description: str | None = None
 
 
 @dataclass(frozen=True)
