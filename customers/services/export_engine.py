@@ -488,10 +488,13 @@ def copy_statement(
         # group; a fifth of the admin export's database time). The aggregation has no join
         # at its level and json_agg has no combine function, so no plan (parallel partial
         # aggregation included) can reorder the values (tests pin the order).
+        # Only shown values need that order; masked IDs are a bool_or, in any order.
+        ordered = any(c.field.kind is FieldKind.ID and not c.hidden for c in columns)
+        order = " ORDER BY customer_id, id" if ordered else ""
         sql += (
             f" LEFT JOIN (SELECT i.customer_id, {', '.join(id_aggregates)}"  # noqa: S608
             " FROM (SELECT customer_id, name, value FROM customers_customerid"
-            f" WHERE project_id = %s AND name = ANY(%s){restrict} ORDER BY customer_id, id) i"
+            f" WHERE project_id = %s AND name = ANY(%s){restrict}{order}) i"
             " GROUP BY i.customer_id) ids ON ids.customer_id = c.id"
         )
         params += [*id_params, project_id, names, *params_tail]
