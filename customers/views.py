@@ -35,7 +35,7 @@ from exponea_pii.db_router import replica_reads
 
 from .cursors import decode_cursor, encode_cursor
 from .filters import CustomerFilter, customers_matching
-from .forms import OPERATOR_CHOICES, TYPE_CHOICES, ColumnsForm, builder_rows
+from .forms import COUNT_CHOICES, OPERATOR_CHOICES, TYPE_CHOICES, ColumnsForm, builder_rows
 from .listing import ID_SORT, PAGE_SIZES, Sort, customer_page, resolve_sort
 from .presenters import (
     columns_for,
@@ -53,7 +53,7 @@ from .selectors import (
     customer_get,
     customer_list_columns,
     customer_total,
-    event_type_names,
+    event_types_with_attributes,
     ids_of_customers,
 )
 from .services import customer_list_columns_set, customers_export_csv
@@ -158,7 +158,8 @@ class CustomerListView(CustomerPageMixin, TemplateView):
         base = [*filter_pairs, *([("sort", sort.param)] if sort != Sort() else [])]
         if size != PAGE_SIZES[0]:
             base.append(("size", str(size)))
-        condition_rows, event_rows = builder_rows(customer_filter)
+        builder = builder_rows(customer_filter)
+        event_types = event_types_with_attributes(self.project)
         list_url = reverse("customers:list", kwargs={"token": self.project.token})
         bulk_url = _bulk_url(self)
 
@@ -185,11 +186,21 @@ class CustomerListView(CustomerPageMixin, TemplateView):
             "picked": picked,
             "filter_fields": [c for c in columns if c.usable],
             "hidden_fields": [c.name for c in columns if not c.usable],
-            "event_types": event_type_names(self.project),
+            "event_types": [name for name, _ in event_types],
             "operators": OPERATOR_CHOICES,
             "value_types": TYPE_CHOICES,
-            "condition_rows": condition_rows,
-            "event_rows": event_rows,
+            "condition_rows": builder.conditions,
+            "event_rows": builder.events,
+            "group_rows": builder.groups,
+            "kept_parts": builder.kept,
+            "count_choices": COUNT_CHOICES,
+            # The builder offers no PII event attribute to a principal who may not see it.
+            "event_attribute_options": [
+                (name, [a for a in attrs if not masker.hides_event_attribute(name, a)])
+                for name, attrs in event_types
+                if attrs
+            ],
+            "segments_url": reverse("segments:list", kwargs={"token": self.project.token}),
             "sort": sort,
             "property_headers": property_headers,
             "id_sort_link": url([*filter_pairs, ("sort", sort.toggled(ID_SORT).param)]),

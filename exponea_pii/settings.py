@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "accountability",
     "retention",
     "consents",
+    "segments",
 ]
 
 MIDDLEWARE = [

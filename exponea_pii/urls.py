@@ -17,6 +17,7 @@ project_pages = [
     path("customers/", include("customers.urls")),
     path("access-log/", include("accountability.urls")),
     path("retention/", include("retention.urls")),
+    path("segments/", include("segments.urls")),
     path("consents/", include("consents.urls")),
 ]
 

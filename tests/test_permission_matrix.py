@@ -53,6 +53,7 @@ from accountability.models import RevealStatus, TemporaryReveal
 from consents.models import ConsentCategory
 from customers.models import AnonymizationJob, Customer, ErasureReceipt
 from retention.models import RetentionPolicy, RetentionRun
+from segments.models import Segment
 from tests import factories
 from tests.conftest import World
 
@@ -190,6 +191,7 @@ KWARG_VALUES: dict[str, Callable[[str, Objects], str]] = {
     "public_id": lambda conv, o: str(o.job.public_id),
     "receipt_id": lambda conv, o: str(o.extra["receipt"].public_id),
     "run_id": lambda conv, o: str(o.extra["retention_run"].public_id),
+    "segment_id": lambda conv, o: str(o.extra["segment"].public_id),
     "event_type": lambda conv, o: "purchase",
     "event_type_name": lambda conv, o: "purchase",
     "attribute": lambda conv, o: "email",
@@ -243,6 +245,13 @@ def build_objects(project: Project, customer: Customer, member: Any, api_key: An
             source="app",
             actor_label="tests",
             created_at=timezone.now(),
+        ),
+        # A saved segment (segments/).
+        "segment": Segment.objects.create(
+            project=project,
+            name="Premium",
+            definition={"conditions": [{"attribute": "plan", "operator": "equals", "value": "x"}]},
+            created_by_label="tests",
         ),
         # A finished run of a retention policy (retention/).
         "retention_run": RetentionRun.objects.create(

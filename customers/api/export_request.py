@@ -22,12 +22,14 @@ checked against the catalog by the engine, which does not echo them.
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from access.errors import InvalidInput
+from access.errors import InvalidInput, NotFound
 from access.models import Project
+from segments.models import Segment
 
 from ..filters import CustomerFilter
 from ..services.export_engine import ExportField, ExportFormat, ExportRequest, export_fields_all
@@ -98,22 +100,47 @@ def parse_attributes(raw: Any, project: Project) -> tuple[ExportField, ...]:
     return tuple(_parse_field(position, item, where) for position, item in enumerate(raw, 1))
 
 
-def parse_filter(raw: Any) -> CustomerFilter:
-    """Exponea's ``{"type": "all"}``, or our own filter object (an extension)."""
+def parse_filter(raw: Any, project: Any) -> CustomerFilter:
+    """Exponea's ``{"type": "all"}`` or ``{"type": "segment", "segmentation_id": ...}`` (a
+    saved segment of the project, segments/), or our own filter object (an extension).
+
+    A segment's filter is checked like any other afterwards: a PII condition is refused
+    to a key without Personal data, whoever saved the segment.
+    """
     if isinstance(raw, dict) and "type" in raw:
         kind = raw.get("type")
         if kind == "all":
             _refuse_unknown(raw, frozenset({"type"}), where="filter")
             return CustomerFilter()
         if kind == "segment":
-            raise InvalidInput(
-                "filter.type 'segment' is not supported: this service has no segmentations; "
-                "use {'type': 'all'} or a customer filter object."
+            _refuse_unknown(
+                raw, frozenset({"type", "segmentation_id", "segment_index"}), where="filter"
             )
-        raise InvalidInput("filter.type must be 'all' (or send a customer filter object).")
+            # Exponea's segmentation has several segments; a saved segment here is one.
+            if raw.get("segment_index", 0) not in (0, None):
+                raise InvalidInput(
+                    "filter.segment_index must be 0: a saved segment is one segment."
+                )
+            return _segment_filter(raw.get("segmentation_id"), project)
+        raise InvalidInput(
+            "filter.type must be 'all' or 'segment' (or send a customer filter object)."
+        )
     if not storable(raw):
         raise InvalidInput("filter contains a NUL character or invalid Unicode.")
     return CustomerFilter.from_api(raw)
+
+
+def _segment_filter(segmentation_id: Any, project: Any) -> CustomerFilter:
+    try:
+        key = uuid.UUID(str(segmentation_id))
+    except ValueError:
+        raise InvalidInput(
+            "filter.segmentation_id must be the id of a saved segment (see the Segments page)."
+        ) from None
+    segment = Segment.objects.filter(project=project, public_id=key).first()
+    if segment is None:
+        raise NotFound("Segment not found.")
+    return CustomerFilter.from_api(segment.definition)
 
 
 def parse_execution_time(raw: Any) -> float | None:
@@ -142,7 +169,7 @@ def parse_export_body(body: dict[str, Any], project: Project) -> ParsedExport:
     """Everything checked before the engine counts, audits or reads a row."""
     _refuse_unknown(body, BODY_KEYS, where="The export request")
     export_format = parse_format(body.get("format"))
-    customer_filter = parse_filter(body.get("filter"))
+    customer_filter = parse_filter(body.get("filter"), project)
     execution_time = parse_execution_time(body.get("execution_time"))
     timezone = parse_timezone(body.get("timezone"))
     fields = parse_attributes(body.get("attributes"), project)

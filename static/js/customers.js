@@ -12,6 +12,34 @@
     row.classList.toggle("cu-between", between);
   }
 
+  // An event row: offer only the chosen event type's attributes, a count only when asked.
+  function syncEventRow(row) {
+    var type = row.querySelector(".cu-event-type").value;
+    var attr = row.querySelector(".cu-where-attr");
+    attr.querySelectorAll("optgroup").forEach(function (group) {
+      var mine = group.getAttribute("data-event-type") === type;
+      group.hidden = !mine;
+      group.disabled = !mine;
+    });
+    var chosen = attr.options[attr.selectedIndex];
+    if (chosen && chosen.parentNode.disabled) attr.value = "";
+    row.classList.toggle("cu-no-where", !attr.value);
+    var op = row.querySelector(".cu-where-op").value;
+    row.classList.toggle("cu-where-no-value", op === "exists" || op === "not_exists");
+    row.classList.toggle("cu-no-count", !row.querySelector(".cu-count-op").value);
+  }
+
+  // Group settings only for the groups some row uses.
+  function syncGroups(builder) {
+    var used = {};
+    builder.querySelectorAll(".cu-group").forEach(function (select) {
+      if (select.value !== "") used[select.value] = true;
+    });
+    builder.querySelectorAll(".cu-group-setting").forEach(function (setting) {
+      setting.hidden = !used[setting.getAttribute("data-group")];
+    });
+  }
+
   var builder = document.getElementById("filter-builder");
   if (builder) {
     builder.classList.add("cu-js");
@@ -19,6 +47,12 @@
       syncRow(row);
       row.querySelector(".cu-op").addEventListener("change", function () { syncRow(row); });
     });
+    builder.querySelectorAll(".cu-condition[data-event-row]").forEach(function (row) {
+      syncEventRow(row);
+      row.addEventListener("change", function () { syncEventRow(row); });
+    });
+    syncGroups(builder);
+    builder.addEventListener("change", function () { syncGroups(builder); });
   }
 
   // "Select all on this page" for the bulk actions form.
