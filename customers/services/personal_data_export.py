@@ -35,6 +35,7 @@ from access.services import audit_record
 from accountability.models import Channel
 from accountability.selectors import access_history
 from accountability.services import access_record
+from consents.selectors import consent_states
 from datamanager.masking import Masker
 from datamanager.models import AttributeKind, CustomerAttribute
 
@@ -146,32 +147,35 @@ def _properties_section(masker: Masker, customer: Customer) -> list[dict[str, An
 
 
 def _consents_section(masker: Masker, customer: Customer) -> dict[str, Any]:
-    """Consent history (newest first) and the state per category (its latest event)."""
+    """The state per consent category of the project (consents/: the latest consent event
+    decides, as Exponea documents) and the history of every consent event, newest first."""
+    state = [
+        {
+            "category": s.category.name,
+            "granted": s.valid,
+            "legitimate_interest": s.category.legitimate_interest,
+            "since": _iso(s.last.timestamp) if s.last is not None else None,
+            "valid_until": s.until,
+        }
+        for s in consent_states(masker, customer)
+    ]
     rows = list(
         Event.objects.filter(customer=customer, event_type__name=CONSENT_EVENT_TYPE)
         .order_by("-timestamp", "-id")
         .values_list("timestamp", "properties")[:CONSENT_HISTORY_LIMIT]
     )
     history = []
-    state: dict[str, dict[str, Any]] = {}
     for timestamp, properties in rows:
         shown = masker.event_properties(CONSENT_EVENT_TYPE, properties or {})
-        entry = {
-            "time": _iso(timestamp),
-            "category": shown.get("category"),
-            "action": shown.get("action"),
-            "valid_until": shown.get("valid_until"),
-        }
-        history.append(entry)
-        category = entry["category"]
-        if isinstance(category, str) and category not in state:
-            state[category] = {
-                "category": category,
-                "granted": entry["action"] == "accept",
-                "since": entry["time"],
-                "valid_until": entry["valid_until"],
+        history.append(
+            {
+                "time": _iso(timestamp),
+                "category": shown.get("category"),
+                "action": shown.get("action"),
+                "valid_until": shown.get("valid_until"),
             }
-    return {"state": [state[k] for k in sorted(state)], "history": history}
+        )
+    return {"state": state, "history": history}
 
 
 def _access_section(actor: Principal, customer: Customer) -> dict[str, Any]:

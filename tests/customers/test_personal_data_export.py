@@ -17,6 +17,7 @@ from django.urls import reverse
 
 from access.models import AuditEvent
 from accountability.models import PersonalDataAccess
+from consents.services import consent_category_create
 from customers.services import anonymization, personal_data_export
 from tests import factories
 from tests.conftest import (
@@ -71,6 +72,7 @@ def test_json_download_holds_everything_about_the_customer_and_nothing_else(
     world: World,
 ) -> None:
     _other_customer(world)
+    consent_category_create(actor=factories.system(world.project), name="newsletter")
     factories.track_customer(
         world.project,
         {"registered": CANARY_EMAIL},
@@ -105,14 +107,17 @@ def test_json_download_holds_everything_about_the_customer_and_nothing_else(
     assert events[2]["properties"]["shipping_address"] == CANARY_ADDRESS
     assert events[2]["properties"]["total"] == 42.5
 
+    # Exponea: an accept without valid_until is not a valid consent.
     assert document["consents"]["state"] == [
         {
             "category": "newsletter",
-            "granted": True,
+            "granted": False,
+            "legitimate_interest": False,
             "since": document["consents"]["history"][0]["time"],
             "valid_until": None,
         }
     ]
+    assert document["consents"]["history"][0]["action"] == "accept"
     assert document["anonymization"] == {
         "anonymized": False,
         "anonymized_at": None,
