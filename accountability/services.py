@@ -32,7 +32,9 @@ def access_log_enabled() -> bool:
 
 def access_log_async() -> bool:
     """Entries outside a transaction go to the background writer (production settings;
-    tests keep it off: their data lives in a transaction the writer cannot see)."""
+    tests keep it off: their data lives in a transaction the writer cannot see). On
+    PostgreSQL only: SQLite has one write lock per database, so a writer thread makes the
+    request wait on it instead (bench/access_log.py measured it slower there)."""
     return bool(getattr(settings, "PERSONAL_DATA_ACCESS_LOG_ASYNC", False))
 
 
@@ -79,7 +81,7 @@ def access_record(
         reason=reason,
         ip=actor.ip,
     )
-    if not connection.in_atomic_block and access_log_async():
+    if not connection.in_atomic_block and access_log_async() and connection.vendor == "postgresql":
         access_log_writer.put(entry)  # written by the background writer (writer.py)
     elif connection.vendor == "postgresql" and not connection.in_atomic_block:
         _insert_without_waiting_for_wal(entry)

@@ -1,4 +1,5 @@
-"""The background writer: a page's entry arrives once, complete, after the page answered."""
+"""The background writer (PostgreSQL; SQLite writes in the request): a page's entry arrives
+once, complete, after the page answered."""
 
 from __future__ import annotations
 
