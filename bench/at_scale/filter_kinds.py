@@ -11,8 +11,14 @@ admin and as the marketer (none of these touches PII, so both may run it):
 - count: ``purchase at least 2 times``;
 - time window: ``purchase between <60 days ago> and <30 days ago>``;
 - has never done: ``NOT purchase`` (``e=!purchase``);
-- and, to show a selective worst case, ``purchase where total > 100 at least 3 times``
-  (few customers match: the first page has to look further down the id order).
+- and, to show a selective case, ``purchase where total > 100 at least 3 times``
+  (0.4 % of the customers match: the first page looks further down the id order).
+
+Then the worst cases, as the admin with at most ``RARE_REQUESTS`` timed requests (each
+takes seconds): a count almost nobody reaches (``purchase at least 5 times``), an event
+attribute value nobody has (``purchase where total > 100000``: no index on event
+properties), and an event attribute condition whose planner estimate falls under the
+list's exact-count limit (``page_visit where url = …/sale``: the page runs an exact COUNT).
 
 Every case's first-page query is read with ``EXPLAIN`` (not ``ANALYZE``: no extra run);
 the top of the plan goes in the note and the full plans into ``filter_kinds_plans.txt`` in the temporary directory, for the
@@ -87,6 +93,35 @@ def cases(today: dt.date) -> list[tuple[str, dict[str, list[str]]]]:
     ]
 
 
+RARE_REQUESTS = 3
+
+
+def rare_cases() -> list[tuple[str, dict[str, list[str]]]]:
+    def e(obj: dict[str, Any]) -> dict[str, list[str]]:
+        return {"e": [json.dumps(obj, separators=(",", ":"))]}
+
+    url = "https://shop.example.com/sale"
+    return [
+        (
+            "worst: count, rare (purchase at least 5 times)",
+            e({"event_type": "purchase", "count": {"op": "at_least", "value": 5}}),
+        ),
+        (
+            "worst: event where, value nobody has (total > 100000)",
+            e({"event_type": "purchase", "where": _big(100_000)}),
+        ),
+        (
+            "worst: event where, exact count (url = /sale)",
+            e(
+                {
+                    "event_type": "page_visit",
+                    "where": [{"attribute": "url", "operator": "equals", "value": url}],
+                }
+            ),
+        ),
+    ]
+
+
 def _explain(bench: Bench, params: dict[str, list[str]], size: int) -> str:
     """The plan of the list's first-page query for this filter (as the admin)."""
     from access.selectors import principal_for_user
@@ -96,6 +131,17 @@ def _explain(bench: Bench, params: dict[str, list[str]], size: int) -> str:
     customer_filter = CustomerFilter.from_querydict(params)
     rows = customers_matching(principal, customer_filter).order_by("-pk")[:size]
     return str(rows.explain())
+
+
+def _total_note(bench: Bench, params: dict[str, list[str]]) -> str:
+    """What the list's total says (estimate or exact) for this filter."""
+    from access.selectors import principal_for_user
+    from customers.filters import CustomerFilter, customers_matching
+    from customers.selectors import customer_total
+
+    principal = principal_for_user(bench.admin, bench.project)
+    total = customer_total(customers_matching(principal, CustomerFilter.from_querydict(params)))
+    return f"total {'exact' if total.exact else 'estimated'} {total.value:,}"
 
 
 def _plan_note(plan: str) -> str:
@@ -137,6 +183,15 @@ def run_filter_kinds(
             _plan_note(plan)
         )
         queries[f"kind: {kind}"] = count_queries(clients["marketer"], url)
+    if bench.customers >= 10_000:  # at the smoke test's size these say nothing
+        rare = min(args.requests, RARE_REQUESTS)
+        for kind, params in rare_cases():
+            url = list_url + "?" + urlencode({"size": args.size, **params}, doseq=True)
+            r = run_case(results, f"kind: {kind}", "admin", clients["admin"], url, rare)
+            plan = _explain(bench, params, args.size)
+            plans.append(f"## {kind}\n{url}\n\n{plan}\n")
+            r.note = (r.note + " " if r.note else "") + _total_note(bench, params) + "; "
+            r.note += _plan_note(plan)
     with open(plans_file, "w") as f:
         f.write("\n".join(plans))
     print(f"  plans written to {plans_file}")
