@@ -167,47 +167,131 @@ _CHUNK_IS_A_BATCH_SIZE = (
     "Django's default, 2000): the same events in the same order"
 )
 _CACHED_TEST = '"locmem" not in backend.lower() and'
-EQUIVALENT: list[tuple[str, str, str, str]] = [
-    (
-        "customers.api.reading",
-        "x_customer_export_one",
-        '.order_by("timestamp", )',
-        "not observable on SQLite: events of one timestamp come by id without the "
-        "tiebreak too (the query reads the (customer, timestamp, id) index); the id makes "
-        "the order a guarantee on any plan, and no masking depends on it",
-    ),
-    (
-        "customers.api.reading",
-        "x_customer_export_one",
-        '"events": [_event_out(masker, e) for e in events.iterator(chunk_size=None)],',
-        _CHUNK_IS_A_BATCH_SIZE,
-    ),
-    (
-        "customers.api.reading",
-        "x_customer_export_one",
-        '"events": [_event_out(masker, e) for e in events.iterator(chunk_size=2001)],',
-        _CHUNK_IS_A_BATCH_SIZE,
-    ),
-    ("datamanager.catalog", "x__current_version", "version = None", _FIRST_READ_IS_A_SHORTCUT),
-    (
-        "datamanager.catalog",
-        "x__current_version",
-        "version = cache.get(None)",
-        _FIRST_READ_IS_A_SHORTCUT,
-    ),
-] + [
-    (
-        "datamanager.catalog",
-        "x__catalog_is_cached",
-        f"return {_CACHED_TEST} {rest}",
-        _DUMMY_STORES_NOTHING,
-    )
-    for rest in (
-        '"XXdummyXX" not in backend.lower()',
-        '"DUMMY" not in backend.lower()',
-        '"dummy" not in backend.upper()',
-    )
-]
+_ROW_IS_ITS_COLUMNS = (
+    "a row is built from the same columns it is zipped with (_python_rows: one value per "
+    "column), so the lengths always agree and strict= never fires"
+)
+_ALIAS_IS_ALWAYS_GIVEN = (
+    "the default alias is never used: the one caller (_pg_lines) passes the read alias"
+)
+_SQL_IS_CASE_FOLDED = (
+    "only the case of SQL keywords or unquoted identifiers changes; PostgreSQL folds both "
+    "(c.id is C.ID, FILTER is filter)"
+)
+_ID_TEXT_IS_THE_SAME = (
+    "the internal id as integer or as text gives the same digits: COPY writes an integer "
+    "column as its text, and text || integer casts the integer"
+)
+_ORDER_ONLY_COSTS_A_SORT = (
+    "the IDs' subquery is sorted whenever an ID's values are shown, as before; the change "
+    "only adds the sort where every ID column is masked (a bool_or, which needs no order)"
+)
+_COPY = "customers.services.export_engine"
+EQUIVALENT: list[tuple[str, str, str, str]] = (
+    [
+        (_COPY, "x_copy_statement", line, _SQL_IS_CASE_FOLDED)
+        for line in (
+            'cells.append("C.ID::TEXT" if as_json else "c.id")',
+            'cells.append("c.id::text" if as_json else "C.ID")',
+            'values = "json_agg(i.value) filter (where i.name = %s)"',
+            '" order by f.pk offset 0) c"',
+            '" ORDER BY F.PK OFFSET 0) C"',
+            'order = " order by customer_id, id" if ordered else ""',
+            'order = " ORDER BY CUSTOMER_ID, ID" if ordered else ""',
+            '" from (select customer_id, name, value from customers_customerid"',
+            '" FROM (SELECT CUSTOMER_ID, NAME, VALUE FROM CUSTOMERS_CUSTOMERID"',
+            '" group by i.customer_id) ids on ids.customer_id = c.id"',
+            '" GROUP BY I.CUSTOMER_ID) IDS ON IDS.CUSTOMER_ID = C.ID"',
+            'sql += " order by c.id"',
+            'sql += " ORDER BY C.ID"',
+        )
+    ]
+    + [
+        (_COPY, "x_copy_statement", line, _ID_TEXT_IS_THE_SAME)
+        for line in (
+            'cells.append("c.id::text" if (as_json) and False else "c.id")',
+            'cells.append("c.id::text" if (as_json) or True else "c.id")',
+        )
+    ]
+    + [
+        (_COPY, "x_copy_statement", line, _ORDER_ONLY_COSTS_A_SORT)
+        for line in (
+            "ordered = any(c.field.kind is FieldKind.ID or not c.hidden for c in columns)",
+            'order = " ORDER BY customer_id, id" if (ordered) or True else ""',
+        )
+    ]
+    + [
+        (
+            _COPY,
+            "x_column_plan",
+            'project=project, ).values_list("name", "kind", "hard")',
+            "the name filter only narrows which of the project's attributes are read: the "
+            "plan looks each field up by name in what was read",
+        ),
+    ]
+    + [
+        ("customers.services.export_engine", "x_copy_statement", line, _ALIAS_IS_ALWAYS_GIVEN)
+        for line in ('alias: str = "XXdefaultXX",', 'alias: str = "DEFAULT",')
+    ]
+    + [
+        (
+            "customers.services.export_engine",
+            "x_copy_statement",
+            'null = "\'null\'" if as_json else "null"',
+            "SQL keywords are case-insensitive: null is NULL",
+        ),
+    ]
+    + [
+        ("customers.services.export_engine", "x__csv_line", line, _ROW_IS_ITS_COLUMNS)
+        for line in (
+            "for value, column in zip(row, columns, strict=None):",
+            "for value, column in zip(row, columns, ):",
+            "for value, column in zip(row, columns, strict=False):",
+        )
+    ]
+    + [
+        (
+            "customers.api.reading",
+            "x_customer_export_one",
+            '.order_by("timestamp", )',
+            "not observable on SQLite: events of one timestamp come by id without the "
+            "tiebreak too (the query reads the (customer, timestamp, id) index); the id makes "
+            "the order a guarantee on any plan, and no masking depends on it",
+        ),
+        (
+            "customers.api.reading",
+            "x_customer_export_one",
+            '"events": [_event_out(masker, e) for e in events.iterator(chunk_size=None)],',
+            _CHUNK_IS_A_BATCH_SIZE,
+        ),
+        (
+            "customers.api.reading",
+            "x_customer_export_one",
+            '"events": [_event_out(masker, e) for e in events.iterator(chunk_size=2001)],',
+            _CHUNK_IS_A_BATCH_SIZE,
+        ),
+        ("datamanager.catalog", "x__current_version", "version = None", _FIRST_READ_IS_A_SHORTCUT),
+        (
+            "datamanager.catalog",
+            "x__current_version",
+            "version = cache.get(None)",
+            _FIRST_READ_IS_A_SHORTCUT,
+        ),
+    ]
+    + [
+        (
+            "datamanager.catalog",
+            "x__catalog_is_cached",
+            f"return {_CACHED_TEST} {rest}",
+            _DUMMY_STORES_NOTHING,
+        )
+        for rest in (
+            '"XXdummyXX" not in backend.lower()',
+            '"DUMMY" not in backend.lower()',
+            '"dummy" not in backend.upper()',
+        )
+    ]
+)
 
 STATUS_BY_EXIT_CODE = {
     1: "killed",

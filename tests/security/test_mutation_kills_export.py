@@ -17,12 +17,14 @@ import json
 from typing import Any
 
 import pytest
+from django.db.models import F
 
 import customers.services.export_engine as engine
 from access.errors import InvalidInput
 from access.models import Project
 from access.principal import Principal
-from customers.filters import CustomerFilter
+from customers.filters import CustomerFilter, customers_matching
+from customers.models import Customer
 from customers.services.export_engine import (
     ExportColumn,
     ExportField,
@@ -207,6 +209,15 @@ def test_column_plan_refuses_an_unknown_column_by_position(
     assert str(refused.value) == f"Column 2 is not a customer {kind} here."
 
 
+def test_column_plan_knows_only_this_projects_attributes(shop: Shop) -> None:
+    other = factories.make_project("Other export shop")
+    factories.track_customer(other, {"cookie": "ck-other"}, {"elsewhere": "x"})
+    restricted = Masker.for_principal(shop.masked)
+    with pytest.raises(InvalidInput) as refused:
+        column_plan(shop.project, restricted, (ExportField.for_property("elsewhere"),))
+    assert str(refused.value) == "Column 1 is not a customer property here."
+
+
 def test_column_plan_takes_at_most_the_field_limit(shop: Shop) -> None:
     restricted = Masker.for_principal(shop.masked)
     at_limit = (ExportField.for_property("city"),) * engine.MAX_FIELDS
@@ -224,3 +235,63 @@ def test_a_missing_masked_value_stays_missing_on_both_paths(shop: Shop, monkeypa
         table = json.loads(export_bytes(shop.masked, ExportFormat.TABLE_JSON, False))
         assert table["rows"][1] == shop.rows(True)[1]
         assert table["rows"][1][1:6] == [None, ["ck-b"], None, None, None]
+
+
+def test_soft_id_values_stay_in_id_order_when_the_table_order_differs(
+    shop: Shop, monkeypatch: Any
+) -> None:
+    """PostgreSQL writes an updated row after the others: a sequential scan then hands the
+    aggregate ck-a2 before ck-a1, so only the subquery's ORDER BY ... id keeps id order."""
+    from customers.models import CustomerId
+
+    CustomerId.objects.filter(value__in=["ck-a1", "dev-a1"]).update(name=F("name"))
+    for python in (False, True):
+        if python:
+            python_path(monkeypatch)
+        native = json.loads(export_bytes(shop.full, ExportFormat.NATIVE_JSON, False))
+        assert native["data"][0][2:4] == [["ck-a1", "ck-a2"], ["dev-a1", "dev-a2"]]
+
+
+ONLY_IDS = (ExportField.for_id("registered"), ExportField.for_id("device"))
+
+
+@pytest.mark.parametrize("masked", [True, False], ids=["without-personal-data", "with"])
+def test_an_export_of_ids_only_on_both_paths(shop: Shop, masked: bool, monkeypatch: Any) -> None:
+    from customers.models import CustomerId
+
+    principal = shop.masked if masked else shop.full
+    Customer.objects.create(project=shop.project, properties={"city": "No IDs"})
+    # dev-a1's row written after dev-a2's (see the test above): id order must be asked for.
+    CustomerId.objects.filter(value="dev-a1").update(name=F("name"))
+    expected = (
+        [[MASK, [MASK]], [None, None], [None, None]]
+        if masked
+        else [["a-canary@leak.test", ["dev-a1", "dev-a2"]], [None, None], [None, None]]
+    )
+    for python in (False, True):
+        if python:
+            python_path(monkeypatch)
+        request = ExportRequest(CustomerFilter(), ONLY_IDS, ExportFormat.TABLE_JSON)
+        export = customers_export(actor=principal, request=request, via=ExportVia.API)
+        assert json.loads(b"".join(export.blocks))["rows"] == expected
+
+
+def test_the_python_loop_reads_ids_only_for_id_columns_and_starts_at_the_first_customer(
+    shop: Shop, django_assert_num_queries: Any
+) -> None:
+    if not Customer.objects.filter(pk=1).exists():
+        Customer.objects.create(pk=1, project=shop.project, properties={"city": "One"})
+    first = Customer.objects.get(pk=1)
+    assert first.project_id == shop.project.pk
+    count = Customer.objects.filter(project=shop.project).count()  # 3, or 2 if A is pk 1
+    restricted = Masker.for_principal(shop.masked)
+    matching = customers_matching(shop.masked, CustomerFilter(), masker=restricted)
+    props = column_plan(shop.project, restricted, (ExportField.for_property("city"),))
+    with django_assert_num_queries(2):  # one chunk, then the empty one: no ID query
+        rows = list(engine._python_rows(matching, props, shop.project.pk, count))
+    assert rows[0] == [first.properties.get("city")]
+    assert len(rows) == count
+    ids = column_plan(shop.project, restricted, ONLY_IDS)
+    with django_assert_num_queries(3):  # one chunk with its IDs, then the empty one
+        rows = list(engine._python_rows(matching, ids, shop.project.pk, count))
+    assert len(rows) == count and [MASK, [MASK]] in rows
