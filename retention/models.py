@@ -17,6 +17,7 @@ from django.db.models import Q
 
 from access.models import Project
 from customers.models import AnonymizationJob
+from segments.models import Segment
 
 
 class RetentionPolicy(models.Model):
@@ -31,6 +32,10 @@ class RetentionPolicy(models.Model):
     # The customer property (ATTRIBUTE) or event type (EVENTS_*) the policy is about.
     attribute = models.CharField(max_length=128, blank=True, default="")
     event_type = models.CharField(max_length=128, blank=True, default="")
+    # Only customers of this saved segment (customer policies); none: every customer.
+    segment = models.ForeignKey(
+        Segment, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     days = models.PositiveIntegerField()
     purpose = models.CharField(max_length=500)
     enabled = models.BooleanField(default=False)
@@ -77,6 +82,9 @@ class RetentionRun(models.Model):
     attribute = models.CharField(max_length=128, blank=True, default="")
     event_type = models.CharField(max_length=128, blank=True, default="")
     days = models.PositiveIntegerField()
+    # The policy's segment filter as it was at the start ({}: every customer), so neither a
+    # changed segment nor a deleted policy widens a running run.
+    segment_filter = models.JSONField(default=dict, blank=True)
     cutoff = models.DateTimeField()
     trigger = models.CharField(max_length=10, choices=Trigger.choices)
     requested_by_label = models.CharField(max_length=200)

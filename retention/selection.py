@@ -4,6 +4,7 @@ the run removes, chunk by chunk, with the same cutoff.
 - A customer's *last activity* is the later of its last event and its last update
   (``updated_at``); a customer is inactive since ``cutoff`` when both are older.
 - Customers on legal hold are never selected, nor are their events.
+- A customer policy may be limited to a saved segment (its filter, frozen in the run).
 - Anonymized customers are not selected for attribute removal or anonymization (they hold
   no personal data any more); their events are, by the event policies.
 """
@@ -11,10 +12,14 @@ the run removes, chunk by chunk, with the same cutoff.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
+from typing import Any
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from access.models import Project
+from customers.filters import CustomerFilter
+from customers.filters.sql import filter_q
 from customers.models import Customer, Event, LegalHold
 from datamanager.catalog import catalog_for_project
 
@@ -44,10 +49,19 @@ def event_pii_names(project: Project, event_type: str) -> list[str]:
 
 
 def customers_selected(
-    project: Project, kind: str, attribute: str, cutoff: dt.datetime
+    project: Project,
+    kind: str,
+    attribute: str,
+    cutoff: dt.datetime,
+    segment_filter: Mapping[str, Any] | None = None,
 ) -> QuerySet[Customer]:
-    """The customers an ATTRIBUTE or ANONYMIZE policy acts on now."""
+    """The customers an ATTRIBUTE or ANONYMIZE policy acts on now; only those of the saved
+    segment whose filter (its JSON form) is given, if one is."""
     customers = inactive_customers(project, cutoff).filter(anonymized_at__isnull=True)
+    if segment_filter:
+        customers = customers.filter(
+            filter_q(CustomerFilter.from_api(segment_filter), project_id=project.pk)
+        )
     if kind == Kind.ATTRIBUTE:
         return customers.filter(properties__has_key=attribute)
     return customers
@@ -69,10 +83,17 @@ def events_selected(
     return events
 
 
-def selected_count(project: Project, kind: str, target: str, cutoff: dt.datetime) -> int:
+def selected_count(
+    project: Project,
+    kind: str,
+    target: str,
+    cutoff: dt.datetime,
+    segment_filter: Mapping[str, Any] | None = None,
+) -> int:
     """How many customers (ATTRIBUTE, ANONYMIZE) or events (EVENTS_*) a run would change."""
     if kind in (Kind.ATTRIBUTE, Kind.ANONYMIZE):
-        return customers_selected(project, kind, target, cutoff).order_by().count()
+        selected = customers_selected(project, kind, target, cutoff, segment_filter)
+        return selected.order_by().count()
     return events_selected(project, kind, target, cutoff).order_by().count()
 
 

@@ -29,6 +29,8 @@ from access.permissions import Perm
 from access.principal import Principal
 from access.selectors import principal_for_system
 from access.services import audit_record
+from customers.filters import CustomerFilter
+from customers.filters.sql import check_filter_allowed
 from customers.models import AnonymizationJob, Customer, Event, EventType
 from customers.services.anonymization_jobs import (
     anonymization_job_create,
@@ -37,6 +39,8 @@ from customers.services.anonymization_jobs import (
 from customers.services.anonymization_sql import JsonWithoutKeys
 from datamanager.masking import Masker
 from datamanager.models import AttributeKind, CustomerAttribute
+from segments.models import Segment
+from segments.services import segment_get
 
 from . import selection
 from .models import RetentionPolicy, RetentionRun
@@ -98,9 +102,25 @@ def _clean_target(
     return "", ""
 
 
+def _clean_segment(actor: Principal, kind: str, raw: object) -> Segment | None:
+    if raw in (None, ""):
+        return None
+    if kind not in (Kind.ATTRIBUTE, Kind.ANONYMIZE):
+        raise InvalidInput("Only customer policies can be limited to a segment.")
+    segment = segment_get(actor, raw)
+    # Applying the segment is filtering by it: refused on a PII attribute without PD.
+    check_filter_allowed(actor, CustomerFilter.from_api(segment.definition))
+    return segment
+
+
+def _segment_filter(policy: RetentionPolicy) -> dict[str, Any]:
+    return dict(policy.segment.definition) if policy.segment is not None else {}
+
+
 def _policy_details(policy: RetentionPolicy) -> dict[str, Any]:
     return {
         "policy": policy.pk,
+        "segment": str(policy.segment.public_id) if policy.segment is not None else None,
         "kind": policy.kind,
         "attribute": policy.attribute,
         "event_type": policy.event_type,
@@ -118,10 +138,12 @@ def retention_policy_create(
     purpose: object,
     attribute: object = "",
     event_type: object = "",
+    segment: object = "",
     enabled: bool = False,
 ) -> RetentionPolicy:
     """A new policy of the actor's project (disabled unless ``enabled``); 409 if one for the
-    same target exists."""
+    same target exists. ``segment`` (a saved segment's id) limits a customer policy to that
+    segment's customers; the actor must be allowed to apply it (PII needs Personal data)."""
     if kind not in Kind.values:
         raise InvalidInput("Choose what the policy removes.")
     kind = str(kind)
@@ -129,6 +151,7 @@ def retention_policy_create(
     clean_days = _clean_days(days)
     clean_purpose = _clean_purpose(purpose)
     clean_attribute, clean_event_type = _clean_target(actor, kind, attribute, event_type)
+    chosen = _clean_segment(actor, kind, segment)
     if RetentionPolicy.objects.filter(
         project=actor.project, kind=kind, attribute=clean_attribute, event_type=clean_event_type
     ).exists():
@@ -138,6 +161,7 @@ def retention_policy_create(
         kind=kind,
         attribute=clean_attribute,
         event_type=clean_event_type,
+        segment=chosen,
         days=clean_days,
         purpose=clean_purpose,
         enabled=bool(enabled),
@@ -228,13 +252,15 @@ def retention_preview(actor: Principal, policy: RetentionPolicy) -> Preview:
         actor.project, policy.event_type
     ):
         note = "This event type has no PII attributes: nothing to strip."
-    count = selection.selected_count(actor.project, policy.kind, target, cutoff)
+    count = selection.selected_count(
+        actor.project, policy.kind, target, cutoff, _segment_filter(policy)
+    )
     return Preview(policy=policy, count=count, unit=_unit(policy.kind), cutoff=cutoff, note=note)
 
 
 def retention_policies(actor: Principal) -> list[RetentionPolicy]:
     actor.require(Perm.MANAGE_DATA)
-    return list(RetentionPolicy.objects.filter(project=actor.project))
+    return list(RetentionPolicy.objects.filter(project=actor.project).select_related("segment"))
 
 
 def retention_runs(actor: Principal, limit: int = 20) -> list[RetentionRun]:
@@ -267,6 +293,7 @@ def retention_run_start(
     now = timezone.now()
     cutoff = now - dt.timedelta(days=policy.days)
     target = policy.attribute or policy.event_type
+    frozen = _segment_filter(policy)
     run = RetentionRun.objects.create(
         project=actor.project,
         policy=policy,
@@ -274,16 +301,17 @@ def retention_run_start(
         attribute=policy.attribute,
         event_type=policy.event_type,
         days=policy.days,
+        segment_filter=frozen,
         cutoff=cutoff,
         trigger=trigger,
         requested_by_label=actor.label[:200],
-        total=selection.selected_count(actor.project, policy.kind, target, cutoff),
+        total=selection.selected_count(actor.project, policy.kind, target, cutoff, frozen),
     )
     if policy.kind == Kind.ANONYMIZE:
         job = anonymization_job_create(
             actor=actor,
             source=AnonymizationJob.Source.RETENTION,
-            customers=selection.customers_selected(actor.project, policy.kind, "", cutoff),
+            customers=selection.customers_selected(actor.project, policy.kind, "", cutoff, frozen),
             start=start,
         )
         run.job = job
@@ -315,22 +343,17 @@ def _chunk_apply(run: RetentionRun, size: int) -> int:
     """Change the next ``size`` selected rows; returns how many changed."""
     project = run.project
     if run.kind == Kind.ATTRIBUTE:
-        pks = list(
-            selection.customers_selected(project, run.kind, run.attribute, run.cutoff)
-            .order_by("pk")
-            .values_list("pk", flat=True)[:size]
+        selected = selection.customers_selected(
+            project, run.kind, run.attribute, run.cutoff, run.segment_filter
         )
+        pks = list(selected.order_by("pk").values_list("pk", flat=True)[:size])
         if not pks:
             return 0
         # Locked, then re-selected in the UPDATE: a customer tracked meanwhile is kept.
         list(Customer.objects.filter(pk__in=pks).select_for_update().values_list("pk"))
-        return (
-            selection.customers_selected(project, run.kind, run.attribute, run.cutoff)
-            .filter(pk__in=pks)
-            .update(
-                properties=JsonWithoutKeys(F("properties"), [run.attribute]),
-                property_timestamps=JsonWithoutKeys(F("property_timestamps"), [run.attribute]),
-            )
+        return selected.filter(pk__in=pks).update(
+            properties=JsonWithoutKeys(F("properties"), [run.attribute]),
+            property_timestamps=JsonWithoutKeys(F("property_timestamps"), [run.attribute]),
         )
     events = selection.events_selected(project, run.kind, run.event_type, run.cutoff)
     pks = list(events.order_by("pk").values_list("pk", flat=True)[:size])

@@ -16,6 +16,7 @@ from django.views.generic import TemplateView
 from access.permissions import Perm
 from access.views_base import ProjectViewMixin
 from customers.selectors import customer_attributes, event_type_names
+from segments.services import segments_for
 
 from .models import RetentionPolicy, RetentionRun
 from .services import (
@@ -52,6 +53,7 @@ class RetentionPageView(RetentionMixin, TemplateView):
                 event_types=event_type_names(self.project),
                 can_anonymize=self.principal.has(Perm.ANONYMIZE_CUSTOMERS),
                 can_see_personal_data=self.principal.can_see_personal_data,
+                segments=[row.segment for row in segments_for(self.principal) if row.usable],
             )
         )
 
@@ -68,6 +70,7 @@ class RetentionPolicyCreateView(RetentionMixin):
             purpose=request.POST.get("purpose", ""),
             attribute=request.POST.get("attribute", "") if kind == "attribute" else "",
             event_type=request.POST.get("event_type", "") if kind.startswith("events") else "",
+            segment=request.POST.get("segment", "") if not kind.startswith("events") else "",
             enabled=request.POST.get("enabled") == "on",
         )
         state = "enabled" if policy.enabled else "saved, not enabled yet"

@@ -339,3 +339,49 @@ def test_enable_run_now_and_the_run_page(
     page = client.get(response["Location"]).content.decode()
     assert "2 of 2" in page and "Done" in page
     assert run.started_at is not None and run.finished_at is not None
+
+
+def test_a_customer_policy_limited_to_a_saved_segment(world: World, people: dict[str, Any]) -> None:
+    from customers.filters import CustomerFilter
+    from segments.services import segment_save
+
+    admin = people["admin"]
+    first = people["inactive"][0]
+    Customer.objects.filter(pk=first.pk).update(
+        properties={**first.properties, "plan": "gold"}, updated_at=LONG_AGO
+    )
+    segment = segment_save(
+        actor=admin, name="Gold", customer_filter=CustomerFilter.from_string("c=plan:equals:gold")
+    )
+    policy = _policy(admin, "attribute", attribute="phone", segment=str(segment.public_id))
+    assert services.retention_preview(admin, policy).count == 1
+    # Changing the segment afterwards does not widen the run that started.
+    run = services.retention_run_start(
+        actor=admin, policy_pk=policy.pk, trigger="manual", start=False
+    )
+    type(segment).objects.filter(pk=segment.pk).update(definition={})
+    finished = services.retention_run_all(run_id=run.pk)
+    assert (finished.total, finished.done) == (1, 1)
+    assert "phone" not in Customer.objects.get(pk=first.pk).properties
+    assert "phone" in Customer.objects.get(pk=people["inactive"][1].pk).properties
+
+
+def test_a_segment_on_pii_is_refused_to_a_policy_author_without_personal_data(
+    world: World,
+) -> None:
+    from access.errors import PiiFieldRefused
+    from customers.filters import CustomerFilter
+    from segments.services import segment_save
+
+    admin = factories.principal_of(world.admin, world.project)
+    segment = segment_save(
+        actor=admin,
+        name="By e-mail",
+        customer_filter=CustomerFilter.from_string("c=email:contains:canary"),
+    )
+    steward = factories.principal_of(
+        factories.make_member(world.project, "dora", roles=("Data manager",)), world.project
+    )
+    with pytest.raises(PiiFieldRefused):
+        _policy(steward, "attribute", attribute="city", segment=str(segment.public_id))
+    assert not RetentionPolicy.objects.exists()
