@@ -6,6 +6,7 @@ applied for a principal (PII refused first).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -117,7 +118,7 @@ class JsonTypedValue(Func):
 class JsonArrayHas(Func):
     """``properties[key]`` is a JSON list holding the string ``value`` ("list contains").
 
-    PostgreSQL: ``jsonb_typeof(col -> key) = 'array' AND (col -> key) @> [value]``.
+    PostgreSQL: ``col @> {key: [value]}`` (the GIN index on properties answers it).
     SQLite: ``EXISTS (SELECT 1 FROM json_each(col, path) WHERE type = 'text' AND value =
     value)`` over the list's elements (only when the stored value is an array).
     """
@@ -146,11 +147,12 @@ class JsonArrayHas(Func):
         self, compiler: Any, connection: Any, **extra: Any
     ) -> tuple[str, tuple[Any, ...]]:
         column, params = compiler.compile(self.source_expressions[0])
-        sql = (
-            f"(jsonb_typeof({column} -> %s) = 'array' AND ({column} -> %s) @> "
-            "jsonb_build_array(%s::text))"
-        )
-        return sql, (*params, self.key, *params, self.key, self.value)
+        # ``col @> {key: [value]}``: true exactly when col[key] is an array holding the
+        # string (an object's scalar never contains an array), and written on the whole
+        # column so the GIN jsonb_path_ops index answers it (customers/0006); "contains"
+        # ORs this with the text match, and a BitmapOr needs an index on both sides.
+        document = json.dumps({self.key: [self.value]}, ensure_ascii=False)
+        return f"({column} @> %s::jsonb)", (*params, document)
 
     def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> Any:  # type: ignore[override]
         raise NotSupportedError("The customer filter supports SQLite and PostgreSQL.")

@@ -225,7 +225,9 @@ def test_a_searchable_property_gets_a_trigram_index_that_contains_and_prefix_use
     emails = [_email(i) for i in range(3000)]
     prefix = emails[7][:8].upper()
     for text, count in (
-        ("c=email:contains:son2999@", 1),
+        # Hex parts: rare trigrams, so the index is the cheapest plan even on a tiny table
+        # ("son2999@" shares "son" with every address, and a loaded planner took a scan).
+        (f"c=email:contains:{emails[2999][2:9]}", sum(emails[2999][2:9] in e for e in emails)),
         (f"c=email:starts_with:{prefix}", sum(e.upper().startswith(prefix) for e in emails)),
     ):
         rows = customers_matching(admin, CustomerFilter.from_string(text))
