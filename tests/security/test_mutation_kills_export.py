@@ -240,16 +240,23 @@ def test_a_missing_masked_value_stays_missing_on_both_paths(shop: Shop, monkeypa
 def test_soft_id_values_stay_in_id_order_when_the_table_order_differs(
     shop: Shop, monkeypatch: Any
 ) -> None:
-    """PostgreSQL writes an updated row after the others: a sequential scan then hands the
-    aggregate ck-a2 before ck-a1, so only the subquery's ORDER BY ... id keeps id order."""
+    """Values in id order whatever the plan reads first: an index reads them by value, a
+    sequential scan by where PostgreSQL wrote them (an updated row comes last); only the
+    subquery's ORDER BY ... id keeps id order."""
     from customers.models import CustomerId
 
+    # A third value that sorts first: the unique (project, name, value) index reads by value.
+    third = {"registered": "a-canary@leak.test", "cookie": "aa-third", "device": "aa-dev"}
+    factories.track_customer(shop.project, third)
     CustomerId.objects.filter(value__in=["ck-a1", "dev-a1"]).update(name=F("name"))
     for python in (False, True):
         if python:
             python_path(monkeypatch)
         native = json.loads(export_bytes(shop.full, ExportFormat.NATIVE_JSON, False))
-        assert native["data"][0][2:4] == [["ck-a1", "ck-a2"], ["dev-a1", "dev-a2"]]
+        assert native["data"][0][2:4] == [
+            ["ck-a1", "ck-a2", "aa-third"],
+            ["dev-a1", "dev-a2", "aa-dev"],
+        ]
 
 
 ONLY_IDS = (ExportField.for_id("registered"), ExportField.for_id("device"))
@@ -261,12 +268,14 @@ def test_an_export_of_ids_only_on_both_paths(shop: Shop, masked: bool, monkeypat
 
     principal = shop.masked if masked else shop.full
     Customer.objects.create(project=shop.project, properties={"city": "No IDs"})
-    # dev-a1's row written after dev-a2's (see the test above): id order must be asked for.
+    # A value that sorts first, and dev-a1 rewritten last (see the test above).
+    factories.track_customer(shop.project, {"registered": "a-canary@leak.test", "device": "aa"})
     CustomerId.objects.filter(value="dev-a1").update(name=F("name"))
+    devices = ["dev-a1", "dev-a2", "aa"]
     expected = (
         [[MASK, [MASK]], [None, None], [None, None]]
         if masked
-        else [["a-canary@leak.test", ["dev-a1", "dev-a2"]], [None, None], [None, None]]
+        else [["a-canary@leak.test", devices], [None, None], [None, None]]
     )
     for python in (False, True):
         if python:
