@@ -129,8 +129,24 @@ def _refuse(project: Project, hashes: Iterable[str]) -> None:
     )
 
 
+def suppressed_name(
+    project: Project, ids: Mapping[str, str], hard: Mapping[str, bool]
+) -> str | None:
+    """The name of a suppressed hard ID in ``ids``, or None (one query; counts nothing)."""
+    hashes = _hashes(project, ids, hard)
+    if not hashes:
+        return None
+    found = list(
+        SuppressedIdentity.objects.filter(project=project, value_hash__in=list(hashes)).values_list(
+            "value_hash", flat=True
+        )
+    )
+    return hashes[sorted(found)[0]] if found else None
+
+
 def suppression_check(project: Project, ids: Mapping[str, str], hard: Mapping[str, bool]) -> None:
-    """Raise :class:`IdentitySuppressed` if a hard ID in ``ids`` is suppressed (one query)."""
+    """Raise :class:`IdentitySuppressed` if a hard ID in ``ids`` is suppressed (one query),
+    and count the refusal."""
     hashes = _hashes(project, ids, hard)
     if not hashes:
         return

@@ -35,7 +35,7 @@ from datamanager.services import catalog_register_seen
 from ..models import AnonymizationJobItem, Customer, CustomerId, Event
 from ..selectors import id_names, id_owner_pick, id_owners
 from ..validation import clean_ids, clean_name, clean_properties, clean_timestamp, to_datetime
-from .suppression import suppression_check
+from .suppression import suppressed_name, suppression_check
 
 
 @dataclass(frozen=True)
@@ -246,9 +246,38 @@ def customer_identify(*, actor: Principal, ids: Any) -> TrackedCustomer:
 
     def work() -> TrackedCustomer:
         catalog_register_seen(project=actor.project, id_names=cleaned)
-        return customer_identify_locked(actor=actor, ids=cleaned, hard=hard)
+        tracked = customer_identify_locked(actor=actor, ids=cleaned, hard=hard)
+        _recheck_suppression(actor.project, cleaned, hard)
+        return tracked
 
-    return run_retrying(work)
+    return _run_tracking(actor, work, cleaned, hard)
+
+
+class _SuppressedMeanwhile(Exception):
+    """An anonymization committed between the first suppression check and the write."""
+
+
+def _recheck_suppression(project: Any, ids: Mapping[str, str], hard: Mapping[str, bool]) -> None:
+    """Inside the tracking transaction, after the customers are identified and locked.
+
+    The first check runs before the transaction; an anonymization that committed since
+    (its customer's IDs deleted and their hashes suppressed in one commit) is seen now, so
+    the call writes nothing instead of creating the erased person again. An anonymization
+    that has not committed yet waits for this transaction's customer locks and then
+    anonymizes whatever this call wrote.
+    """
+    if suppressed_name(project, ids, hard) is not None:
+        raise _SuppressedMeanwhile
+
+
+def _run_tracking(
+    actor: Principal, work: Callable[[], T], ids: Mapping[str, str], hard: Mapping[str, bool]
+) -> T:
+    try:
+        return run_retrying(work)
+    except _SuppressedMeanwhile:
+        suppression_check(actor.project, ids, hard)  # counts the refusal and raises
+        raise
 
 
 class _HasProperties(Protocol):
@@ -293,6 +322,7 @@ def customer_update(
     def work() -> TrackedCustomer:
         catalog_register_seen(project=actor.project, id_names=cleaned)
         tracked = customer_identify_locked(actor=actor, ids=cleaned, hard=hard)
+        _recheck_suppression(actor.project, cleaned, hard)
         if not props:
             return tracked
         catalog_register_seen(project=actor.project, customer_properties=props)
@@ -304,7 +334,7 @@ def customer_update(
             customer.save(update_fields=["properties", "property_timestamps", "updated_at"])
         return tracked
 
-    return run_retrying(work)
+    return _run_tracking(actor, work, cleaned, hard)
 
 
 def event_track(
@@ -332,6 +362,7 @@ def event_track(
     def work() -> Event:
         catalog_register_seen(project=actor.project, id_names=cleaned)
         tracked = customer_identify_locked(actor=actor, ids=cleaned, hard=hard)
+        _recheck_suppression(actor.project, cleaned, hard)
         types = catalog_register_seen(project=actor.project, events={type_name: props})
         stored = props
         if tracked.customer.anonymized_at is not None:
@@ -344,7 +375,7 @@ def event_track(
             properties=stored,
         )
 
-    return run_retrying(work)
+    return _run_tracking(actor, work, cleaned, hard)
 
 
 @transaction.atomic

@@ -22,6 +22,7 @@ from access.models import AuditEvent
 from access.selectors import principal_for_user
 from customers.models import CustomerId, ErasureSettings, SuppressedIdentity
 from customers.services.anonymization import customer_anonymize_one
+from customers.services.suppression import IdentitySuppressed
 from tests.api.conftest import ApiClient
 from tests.conftest import CANARY_EMAIL, World
 
@@ -136,3 +137,37 @@ def test_sdk_cannot_recreate_an_erased_customer(world: World, live_server: Any) 
         client.tracking.update_customer_properties({"registered": CANARY_EMAIL}, {"plan": "x"})
     assert _owners(CANARY_EMAIL) == 0 and _owners("sdk-new@x.test") == 1
     assert SuppressedIdentity.objects.get(project=world.project).refused == 2
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("call", ["customer_update", "event_track"])
+def test_an_anonymization_committing_after_the_first_check_still_refuses(
+    world: World, monkeypatch: pytest.MonkeyPatch, call: str
+) -> None:
+    """The race the first check cannot see: the tracking call checked suppression, then the
+    anonymization committed, then the call wrote. The check inside the tracking transaction
+    (after the customers are identified) refuses it, writes nothing and counts it."""
+    from customers.services import tracking
+
+    real = tracking.suppression_check
+    state = {"anonymized": False}
+
+    def check_then_anonymization_commits(*args: Any) -> None:
+        real(*args)
+        if not state["anonymized"]:
+            state["anonymized"] = True
+            _anonymize(world)
+
+    monkeypatch.setattr(tracking, "suppression_check", check_then_anonymization_commits)
+    actor = world.full_key.principal  # a tracking key
+    ids = {"registered": CANARY_EMAIL}
+    before = CustomerId.objects.count()
+    with pytest.raises(IdentitySuppressed):
+        if call == "customer_update":
+            tracking.customer_update(actor=actor, ids=ids, properties={"plan": "gold"})
+        else:
+            tracking.event_track(actor=actor, ids=ids, event_type="page_visit", properties={})
+    assert state["anonymized"]
+    assert _owners(CANARY_EMAIL) == 0
+    assert CustomerId.objects.count() <= before
+    assert SuppressedIdentity.objects.get(project=world.project).refused == 1

@@ -24,6 +24,7 @@ from access.models import AuditEvent
 from customers.models import AnonymizationJob, AnonymizationJobItem, Customer, CustomerId, Event
 from customers.services.anonymization import customer_anonymize, customer_anonymize_one
 from customers.services.anonymization_jobs import anonymization_job_create
+from customers.services.suppression import IdentitySuppressed
 from customers.services.tracking import customer_update, event_track
 from customers.services.tracking_batch import tracking_batch
 from datamanager.catalog import catalog_load
@@ -173,19 +174,25 @@ def test_tracking_that_waited_on_an_anonymization_never_writes_pii_onto_it(world
         ),
     )
     assert held.finish() == [anonymized_pk]
-    results = [r.outcome() for r in racers]
-    assert results[2] == [{"success": True}]
+    # The two calls carrying the erased customer's hard ID waited for the anonymization and
+    # are then refused by the suppression check inside their transaction (issue 17: an
+    # erased person is not silently re-created); they wrote nothing.
+    for racer in racers[:2]:
+        racer.join(30)
+        assert isinstance(racer.error, IdentitySuppressed), repr(racer.error)
+    assert racers[2].outcome() == [{"success": True}]
 
     assert_no_pii_on(anonymized_pk, world.project.pk, since_anonymization=True)
-    # The stale IDs started a new profile, which got what was sent.
-    owner = CustomerId.objects.get(project=world.project, name="registered", value=CANARY_EMAIL)
-    assert owner.customer_id != anonymized_pk
-    fresh = Customer.objects.get(pk=owner.customer_id)
-    assert fresh.properties["email"] == CANARY_EMAIL and fresh.anonymized_at is None
-    assert CustomerId.objects.get(name="cookie", value="ck-late").customer_id == fresh.pk
-    assert CustomerId.objects.get(name="cookie", value="ck-canary-1").customer_id != anonymized_pk
-    # Acknowledged events are stored: 2 tracked + 1 anonymization event.
-    assert Event.objects.filter(project=world.project).count() == before + 3
+    assert not CustomerId.objects.filter(
+        project=world.project, name="registered", value=CANARY_EMAIL
+    ).exists()
+    assert not CustomerId.objects.filter(name="cookie", value="ck-late").exists()
+    # The stale soft ID (not suppressed) started a new profile, which got what was sent.
+    fresh_pk = CustomerId.objects.get(name="cookie", value="ck-canary-1").customer_id
+    assert fresh_pk != anonymized_pk
+    assert Customer.objects.get(pk=fresh_pk).anonymized_at is None
+    # Acknowledged events are stored: 1 tracked + 1 anonymization event.
+    assert Event.objects.filter(project=world.project).count() == before + 2
     assert not Event.objects.filter(customer_id=anonymized_pk, timestamp__gt=held_time(held))
 
 
