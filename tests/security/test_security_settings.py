@@ -9,6 +9,7 @@ import re
 import secrets
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -237,7 +238,11 @@ def test_every_post_route_refuses_a_request_without_csrf_token(world: World) -> 
             continue  # the API authenticates by key, never by session cookie (tested below)
         if "post" not in route.allowed_methods():
             continue
-        values = {n: (world.project.token if n == "token" else 1) for _, n in route.params}
+        # Any value of the right shape: CSRF is refused before the view looks anything up.
+        values = {
+            n: world.project.token if n == "token" else uuid.uuid4() if conv == "uuid" else 1
+            for conv, n in route.params
+        }
         url = route.build(values)
         response = client.post(url, {})
         checked.append(url)
