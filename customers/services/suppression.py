@@ -144,6 +144,16 @@ def suppressed_name(
     return hashes[sorted(found)[0]] if found else None
 
 
+def suppressed_names_any(
+    project: Project, commands: Sequence[Mapping[str, str]], hard: Mapping[str, bool]
+) -> bool:
+    """True if any of the commands' hard IDs is suppressed (one query; counts nothing)."""
+    wanted = sorted({h for ids in commands for h in _hashes(project, ids, hard)})
+    if not wanted:
+        return False
+    return SuppressedIdentity.objects.filter(project=project, value_hash__in=wanted).exists()
+
+
 def suppression_check(project: Project, ids: Mapping[str, str], hard: Mapping[str, bool]) -> None:
     """Raise :class:`IdentitySuppressed` if a hard ID in ``ids`` is suppressed (one query),
     and count the refusal."""

@@ -46,7 +46,7 @@ from ..validation import (
     to_datetime,
 )
 from . import tracking_pg as _pg
-from .suppression import IdentitySuppressed, suppressed_positions
+from .suppression import IdentitySuppressed, suppressed_names_any, suppressed_positions
 from .tracking import (
     StaleRead,
     anonymized_catalog,
@@ -406,6 +406,10 @@ def _write(actor: Principal, commands: list[_Command], hard: Mapping[str, bool])
     locked = _lock(actor, owners.values(), updating)
     if owners and (set(locked) != set(owners.values()) or _match(actor, all_keys) != owners):
         raise StaleRead
+    if any(hard.get(name) for name, _ in all_keys) and suppressed_names_any(
+        actor.project, [cmd.ids for cmd in commands], hard
+    ):
+        raise SuppressedMeanwhile
     anonymized = {pk for pk, c in locked.items() if c.anonymized_at is not None}
     segment = _Segment(actor, types, locked)
     for cmd in commands:
@@ -463,17 +467,44 @@ def tracking_batch(*, actor: Principal, commands: Any) -> list[dict[str, Any]]:
             results.append(cleaned)
         if isinstance(raw, dict) and isinstance(raw.get("command_id"), str | int):
             results[-1]["command_id"] = raw["command_id"]
-    if valid:
-        # An erased customer's hard ID: refused per command, nothing written (issue 17).
-        refused = suppressed_positions(actor.project, [cmd.ids for cmd in valid], hard)
-        for position, id_name in refused.items():
-            results[valid[position].index].update(
-                success=False, errors=IdentitySuppressed(id_name).errors
-            )
-        valid = [cmd for position, cmd in enumerate(valid) if position not in refused]
-    if valid:
-        _write_with_retry(actor, valid, hard)
+    # An erased customer's hard ID: refused per command, nothing written (issue 17). An
+    # anonymization that commits after this check is seen by the second one inside the
+    # write's transaction (after the batch's customers are locked), which starts over here.
+    for _attempt in range(SUPPRESSION_ATTEMPTS):
+        valid = _drop_suppressed(actor, valid, hard, results)
+        if not valid:
+            break
+        try:
+            _write_with_retry(actor, valid, hard)
+            break
+        except SuppressedMeanwhile:
+            continue
     return results
+
+
+# How often a batch starts over because anonymizations kept committing under it.
+SUPPRESSION_ATTEMPTS = 3
+
+
+class SuppressedMeanwhile(Exception):
+    """An anonymization committed between the batch's suppression check and its write."""
+
+
+def _drop_suppressed(
+    actor: Principal,
+    commands: list[_Command],
+    hard: Mapping[str, bool],
+    results: list[dict[str, Any]],
+) -> list[_Command]:
+    """The commands naming no suppressed hard ID; the others get the refusal as result."""
+    if not commands:
+        return commands
+    refused = suppressed_positions(actor.project, [cmd.ids for cmd in commands], hard)
+    for position, id_name in refused.items():
+        results[commands[position].index].update(
+            success=False, errors=IdentitySuppressed(id_name).errors
+        )
+    return [cmd for position, cmd in enumerate(commands) if position not in refused]
 
 
 def _write_with_retry(actor: Principal, commands: list[_Command], hard: Mapping[str, bool]) -> None:

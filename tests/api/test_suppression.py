@@ -171,3 +171,34 @@ def test_an_anonymization_committing_after_the_first_check_still_refuses(
     assert _owners(CANARY_EMAIL) == 0
     assert CustomerId.objects.count() <= before
     assert SuppressedIdentity.objects.get(project=world.project).refused == 1
+
+
+@pytest.mark.django_db
+def test_a_batch_that_passed_the_first_check_before_an_anonymization_committed_is_refused(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """/batch: the second check inside the write's transaction sees the anonymization that
+    committed after the first one; the batch starts over, refuses that command, writes the
+    others."""
+    from customers.services import tracking_batch as batch
+
+    real = batch.suppressed_positions
+    state = {"anonymized": False}
+
+    def check_then_anonymization_commits(*args: Any) -> dict[int, str]:
+        found = real(*args)
+        if not state["anonymized"]:
+            state["anonymized"] = True
+            _anonymize(world)
+        return found
+
+    monkeypatch.setattr(batch, "suppressed_positions", check_then_anonymization_commits)
+    results = batch.tracking_batch(
+        actor=world.full_key.principal,
+        commands=[_command(CANARY_EMAIL), _command("new@x.test")],
+    )
+    assert state["anonymized"]
+    assert results[0]["success"] is False and "suppressed" in results[0]["errors"][0]
+    assert results[1] == {"success": True}
+    assert _owners(CANARY_EMAIL) == 0 and _owners("new@x.test") == 1
+    assert SuppressedIdentity.objects.get(project=world.project).refused == 1
