@@ -163,3 +163,12 @@ def timed() -> Iterator[Timing]:
         yield timing
     finally:
         timing.seconds = time.perf_counter() - started
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q``-th percentile (nearest rank) of ``values``; 0.0 for none."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))
+    return ordered[index]

@@ -1,0 +1,1 @@
+"""Parts of bench/load.py (a package, so the bench smoke test sees one script)."""
