@@ -52,8 +52,9 @@ from exponea_pii.db_router import read_alias, replica_reads
 
 from ..filters import CustomerFilter, customers_matching
 from ..models import Customer
-from ..presenters import FORMULA_PREFIXES, PLAIN_NUMBER_PATTERN, csv_safe
+from ..presenters import csv_safe
 from ..selectors import ids_of_customer_chunk
+from .export_sql import COPY_CSV, COPY_JSON, MASKED_LIST_SQL, guard_sql, json_row_sql, sql_literal
 
 # Customers per query on the Python (SQLite) path.
 EXPORT_CHUNK_SIZE = 2000
@@ -337,63 +338,7 @@ def _blocks(rows: Iterable[Any]) -> Iterator[bytes]:
         yield b"".join(batch)
 
 
-# PostgreSQL: COPY (SELECT ...) ---------------------------------------------------------------
-
-# CSV format with a quote and delimiter that never occur in JSON text (PostgreSQL escapes
-# every control character), so each JSON row comes out verbatim as one line.
-_COPY_CSV = "FORMAT csv"
-_COPY_JSON = "FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02'"
-
-
-def _sql_literal(text: str) -> str:
-    """A constant of ours as SQL text (control characters as ``chr(n)``)."""
-    if len(text) == 1 and ord(text) < 32:
-        return f"chr({ord(text)})"
-    return "'" + text.replace("'", "''") + "'"
-
-
-# A masked soft ID keeps its shape, a list, with one mask whatever the number of values (the
-# same text in a CSV cell and in JSON).
-_MASKED_LIST = _sql_literal(json.dumps([MASK]))
-# By code point: ``ascii(text)`` is an integer compare, ``left(text, 1) IN (...)`` a collated
-# text compare per cell (a quarter of the admin export's database time).
-_GUARD_PREFIXES = ", ".join(str(ord(p)) for p in FORMULA_PREFIXES)
-_GUARD_NUMBER = _sql_literal(PLAIN_NUMBER_PATTERN)
-
-
-def _guard_sql(expr: str) -> str:
-    """:func:`~customers.presenters.csv_safe` in SQL (the same prefixes and number pattern)."""
-    return (
-        f"(CASE WHEN ascii({expr}) IN ({_GUARD_PREFIXES}) AND {expr} !~ {_GUARD_NUMBER} "
-        f"THEN '''' || {expr} ELSE {expr} END)"
-    )
-
-
-def _json_row_sql(cells: Sequence[str]) -> str:
-    """``[c1, c2, ...]`` as text from cells that are each a JSON text, never NULL.
-
-    Concatenation costs a third less database CPU than ``json_build_array(...)::text``
-    (which looks up every argument's type and output function per row) and gives the same
-    bytes. The ``||`` are nested as a balanced tree: a chain of 2,000 would nest as deep.
-    """
-    parts = ["'['", *_interleave(cells, "', '"), "']'"]
-    return _concat_tree(parts)
-
-
-def _interleave(items: Sequence[str], separator: str) -> list[str]:
-    out: list[str] = []
-    for n, item in enumerate(items):
-        if n:
-            out.append(separator)
-        out.append(item)
-    return out
-
-
-def _concat_tree(parts: Sequence[str]) -> str:
-    if len(parts) == 1:
-        return parts[0]
-    middle = len(parts) // 2
-    return f"({_concat_tree(parts[:middle])} || {_concat_tree(parts[middle:])})"
+# PostgreSQL: COPY (SELECT ...), with the SQL pieces of .export_sql -------------------------
 
 
 def copy_statement(
@@ -411,14 +356,14 @@ def copy_statement(
     property is read once in it (``c.pN``). IDs come from one grouped pass over the
     matching customers' IDs (per ID name an aggregate with ``FILTER``), merged on the
     customer id. A JSON row is its cells' JSON texts concatenated (see
-    :func:`_json_row_sql`).
+    :func:`json_row_sql`).
     """
     as_json = export_format is not ExportFormat.CSV
     filter_sql, filter_params = (
         matching.order_by().values("pk", "properties").query.get_compiler(using=alias).as_sql()
     )
     # A masked cell is a constant: the mask as CSV text, or as JSON text (a string).
-    mask = _sql_literal(json.dumps(MASK) if as_json else MASK)
+    mask = sql_literal(json.dumps(MASK) if as_json else MASK)
     null = "'null'" if as_json else "NULL"
     reads: list[str] = []  # property reads inside the filtered subquery
     read_params: list[Any] = []
@@ -439,11 +384,11 @@ def copy_statement(
             elif as_json:
                 cells.append(f"COALESCE(c.p{n}::text, 'null')")
             else:
-                cells.append(_guard_sql(f"c.p{n}"))
+                cells.append(guard_sql(f"c.p{n}"))
         else:
             if column.hidden:
                 # Only whether a value exists: a masked ID's values are never aggregated.
-                shown = mask if column.hard else _MASKED_LIST
+                shown = mask if column.hard else MASKED_LIST_SQL
                 id_aggregates.append(f"(CASE WHEN bool_or(i.name = %s) THEN {shown} END) AS i{n}")
             else:
                 # The values in id order (the subquery's order, see below); a hard ID
@@ -458,10 +403,10 @@ def copy_statement(
             elif column.hidden:
                 cells.append(f"ids.i{n}")
             elif column.hard:
-                cells.append(_guard_sql(f"ids.i{n}"))
+                cells.append(guard_sql(f"ids.i{n}"))
             else:
                 cells.append(f"ids.i{n}::text")
-    select = _json_row_sql(cells) if as_json else ", ".join(cells)
+    select = json_row_sql(cells) if as_json else ", ".join(cells)
     read_list = "".join(f", {r}" for r in reads)
     # Only constants and Django's compiled filter become SQL text; every name is a parameter.
     # ORDER BY ... OFFSET 0 keeps the subquery whole, so each property is read (its jsonb
@@ -499,7 +444,7 @@ def copy_statement(
         )
         params += [*id_params, project_id, names, *params_tail]
     sql += " ORDER BY c.id"
-    options = _COPY_JSON if as_json else _COPY_CSV
+    options = COPY_JSON if as_json else COPY_CSV
     return f"COPY ({sql}) TO STDOUT WITH ({options})", params
 
 
