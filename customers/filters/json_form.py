@@ -13,13 +13,14 @@ from typing import Any
 
 from access.errors import InvalidInput
 
-from .building import make_condition, make_count, make_event, refuse_unknown_keys
-from .values import MAX_GROUP_DEPTH, Condition, EventCondition, Group, Match
+from .building import clean_name, make_condition, make_count, make_event, refuse_unknown_keys
+from .values import MAX_GROUP_DEPTH, Condition, ConsentCondition, EventCondition, Group, Match
 
 CONDITION_KEYS = frozenset({"attribute", "operator", "value", "value2", "type", "not"})
 EVENT_KEYS = frozenset({"event_type", "within_days", "done", "where", "count", "since", "until"})
 COUNT_KEYS = frozenset({"op", "value"})
-FILTER_KEYS = frozenset({"conditions", "events", "groups"})
+CONSENT_KEYS = frozenset({"category", "granted"})
+FILTER_KEYS = frozenset({"conditions", "events", "groups", "consents"})
 GROUP_KEYS = FILTER_KEYS | {"match", "not"}
 
 
@@ -84,6 +85,28 @@ def event_from_json(item: Any, *, where: str) -> EventCondition:
     )
 
 
+def consent_from_json(item: Any, *, where: str) -> ConsentCondition:
+    if not isinstance(item, Mapping):
+        raise InvalidInput(f"{where}: must be an object.")
+    refuse_unknown_keys(item, CONSENT_KEYS, where=where)
+    granted = item.get("granted", True)
+    if not isinstance(granted, bool):
+        raise InvalidInput(f"{where}: 'granted' must be true or false.")
+    category = clean_name(item.get("category"), where=where, what="consent category")
+    return ConsentCondition(category=category, granted=granted)
+
+
+def consents_from_json(obj: Mapping[str, Any], *, where: str = "") -> tuple[ConsentCondition, ...]:
+    raw = obj.get("consents")
+    raw = [] if raw is None else raw
+    if not isinstance(raw, list):
+        raise InvalidInput(f"{where}'consents' must be a list.".lstrip())
+    return tuple(
+        consent_from_json(k, where=f"{where}Consent condition {n}")
+        for n, k in enumerate(raw, start=1)
+    )
+
+
 def parts_from_json(
     obj: Mapping[str, Any], *, where: str = "", depth: int = 0
 ) -> tuple[tuple[Condition, ...], tuple[EventCondition, ...], tuple[Group, ...]]:
@@ -125,7 +148,15 @@ def group_from_json(item: Any, *, where: str, depth: int = 1) -> Group:
     if not isinstance(negate, bool):
         raise InvalidInput(f"{where}: 'not' must be true or false.")
     conditions, events, groups = parts_from_json(item, where=f"{where}, ", depth=depth)
-    group = Group(match=match, conditions=conditions, events=events, groups=groups, negate=negate)
+    consents = consents_from_json(item, where=f"{where}, ")
+    group = Group(
+        match=match,
+        conditions=conditions,
+        events=events,
+        groups=groups,
+        negate=negate,
+        consents=consents,
+    )
     if group.is_empty:
         raise InvalidInput(f"{where}: the group has no conditions.")
     return group

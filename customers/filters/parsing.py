@@ -52,17 +52,28 @@ from urllib.parse import parse_qsl, unquote, urlencode
 
 from access.errors import InvalidInput
 
-from .building import make_condition, make_count, make_event
-from .json_form import FILTER_KEYS, event_from_json, group_from_json, loads, parts_from_json
+from .building import clean_name, make_condition, make_count, make_event
+from .json_form import (
+    FILTER_KEYS,
+    consents_from_json,
+    event_from_json,
+    group_from_json,
+    loads,
+    parts_from_json,
+)
 from .values import (
     BETWEEN_SEPARATOR,
     COMPACT_CONDITION,
+    COMPACT_CONSENT,
     COMPACT_EVENT,
     COMPACT_GROUP,
+    CONSENT_EVENT,
+    CONSENT_STATE_ATTRIBUTES,
     MAX_CONDITIONS,
     MAX_VALUE_LENGTH,
     NEGATION,
     Condition,
+    ConsentCondition,
     EventCondition,
     Group,
     Match,
@@ -119,7 +130,12 @@ def _refuse_unknown_parameters(data: Any, *, strict: bool) -> None:
             prefix, index, name = match.groups()
             if len(index) > 3 or name not in _INDEXED_FIELDS[prefix]:
                 raise InvalidInput(f"Unknown filter parameter '{text[:40]}'.")
-        elif strict and text not in (COMPACT_CONDITION, COMPACT_EVENT, COMPACT_GROUP):
+        elif strict and text not in (
+            COMPACT_CONDITION,
+            COMPACT_EVENT,
+            COMPACT_GROUP,
+            COMPACT_CONSENT,
+        ):
             raise InvalidInput(f"Unknown filter parameter '{text[:40]}'.")
 
 
@@ -131,9 +147,11 @@ class CustomerFilter:
     conditions: tuple[Condition, ...] = ()
     events: tuple[EventCondition, ...] = field(default=())
     groups: tuple[Group, ...] = field(default=())
+    consents: tuple[ConsentCondition, ...] = field(default=())
 
     def __post_init__(self) -> None:
         size = len(self.conditions) + len(self.events) + sum(g.size for g in self.groups)
+        size += len(self.consents)
         size += sum(len(e.where) for e in self.all_events)
         if size > MAX_CONDITIONS:
             raise InvalidInput(f"A filter may have at most {MAX_CONDITIONS} conditions.")
@@ -142,7 +160,7 @@ class CustomerFilter:
 
     @property
     def is_empty(self) -> bool:
-        return not self.conditions and not self.events and not self.groups
+        return not (self.conditions or self.events or self.groups or self.consents)
 
     @property
     def all_conditions(self) -> list[Condition]:
@@ -160,13 +178,22 @@ class CustomerFilter:
         return out
 
     @property
+    def all_consents(self) -> list[ConsentCondition]:
+        out = list(self.consents)
+        for group in self.groups:
+            out += group.walk_consents()
+        return out
+
+    @property
     def attribute_names(self) -> tuple[str, ...]:
         """Attribute names used, in order, without repeats (for PII checks and the audit)."""
         return tuple(dict.fromkeys(c.attribute for c in self.all_conditions))
 
     @property
     def event_types(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(e.event_type for e in self.all_events))
+        names = [e.event_type for e in self.all_events]
+        names += [CONSENT_EVENT] if self.all_consents else []
+        return tuple(dict.fromkeys(names))
 
     @property
     def event_attributes(self) -> dict[str, tuple[str, ...]]:
@@ -175,6 +202,9 @@ class CustomerFilter:
         for event in self.all_events:
             for condition in event.where:
                 out.setdefault(event.event_type, {})[condition.attribute] = None
+        if self.all_consents:  # a consent's state is read from these attributes
+            for name in CONSENT_STATE_ATTRIBUTES:
+                out.setdefault(CONSENT_EVENT, {})[name] = None
         return {t: tuple(names) for t, names in out.items()}
 
     def describe(self, *, with_values: bool = False) -> list[str]:
@@ -185,7 +215,8 @@ class CustomerFilter:
         Groups and event attribute conditions are described without values.
         """
         conditions = [c.label_with_value if with_values else c.label for c in self.conditions]
-        return conditions + [e.label for e in self.events] + [g.label for g in self.groups]
+        rest = [e.label for e in self.events] + [k.label for k in self.consents]
+        return conditions + rest + [g.label for g in self.groups]
 
     # Parsing ------------------------------------------------------------------------------
 
@@ -239,13 +270,22 @@ class CustomerFilter:
             _form_group(data, number, *grouped[number], where=f"Group {number + 1}")
             for number in sorted(grouped)
         ]
+        consents = [
+            _parse_compact_consent(str(raw), where=f"Consent condition {position}")
+            for position, raw in enumerate(_getlist(data, COMPACT_CONSENT), start=1)
+        ]
         for raw in _getlist(data, COMPACT_GROUP):
             text = str(raw)
             where = f"Group {len(groups) + 1}"
             if len(text) > MAX_JSON_PARAMETER:
                 raise InvalidInput(f"{where}: longer than {MAX_JSON_PARAMETER} characters.")
             groups.append(group_from_json(loads(text, where=where), where=where))
-        return cls(conditions=tuple(conditions), events=tuple(events), groups=tuple(groups))
+        return cls(
+            conditions=tuple(conditions),
+            events=tuple(events),
+            groups=tuple(groups),
+            consents=tuple(consents),
+        )
 
     @classmethod
     def from_string(cls, text: str) -> CustomerFilter:
@@ -300,7 +340,8 @@ class CustomerFilter:
         if unknown:
             raise InvalidInput(f"Unknown filter key(s): {', '.join(str(k)[:40] for k in unknown)}.")
         conditions, events, groups = parts_from_json(obj)
-        return cls(conditions=conditions, events=events, groups=groups)
+        consents = consents_from_json(obj)
+        return cls(conditions=conditions, events=events, groups=groups, consents=consents)
 
     # Writing ------------------------------------------------------------------------------
 
@@ -309,6 +350,7 @@ class CustomerFilter:
             [(COMPACT_CONDITION, c.to_compact()) for c in self.conditions]
             + [(COMPACT_EVENT, e.to_compact()) for e in self.events]
             + [(COMPACT_GROUP, g.to_compact()) for g in self.groups]
+            + [(COMPACT_CONSENT, k.to_compact()) for k in self.consents]
         )
 
     def to_querystring(self) -> str:
@@ -322,23 +364,34 @@ class CustomerFilter:
         }
         if self.groups:
             out["groups"] = [g.to_api() for g in self.groups]
+        if self.consents:
+            out["consents"] = [k.to_api() for k in self.consents]
         return out
 
     # Editing (returns new filters) --------------------------------------------------------
 
     def with_condition(self, condition: Condition) -> CustomerFilter:
         return CustomerFilter(
-            conditions=(*self.conditions, condition), events=self.events, groups=self.groups
+            conditions=(*self.conditions, condition),
+            events=self.events,
+            groups=self.groups,
+            consents=self.consents,
         )
 
     def with_event(self, event: EventCondition) -> CustomerFilter:
         return CustomerFilter(
-            conditions=self.conditions, events=(*self.events, event), groups=self.groups
+            conditions=self.conditions,
+            events=(*self.events, event),
+            groups=self.groups,
+            consents=self.consents,
         )
 
     def with_group(self, group: Group) -> CustomerFilter:
         return CustomerFilter(
-            conditions=self.conditions, events=self.events, groups=(*self.groups, group)
+            conditions=self.conditions,
+            events=self.events,
+            groups=(*self.groups, group),
+            consents=self.consents,
         )
 
 
@@ -439,3 +492,11 @@ def _parse_compact_event(raw: str, *, where: str) -> EventCondition:
         done, raw = False, raw[1:]
     name, _, days = raw.partition(":")
     return make_event(event_type=unquote(name), within_days=days or None, done=done, where=where)
+
+
+def _parse_compact_consent(raw: str, *, where: str) -> ConsentCondition:
+    """``k=newsletter`` (has consented) or ``k=!newsletter`` (has not)."""
+    granted = not raw.startswith(NEGATION)
+    name = raw[len(NEGATION) :] if not granted else raw
+    category = clean_name(unquote(name), where=where, what="consent category")
+    return ConsentCondition(category=category, granted=granted)

@@ -37,6 +37,7 @@ from django.utils import timezone
 
 from access.errors import InvalidInput
 from access.principal import Principal
+from consents.models import ConsentCategory
 from datamanager.masking import Masker
 from datamanager.models import AttributeKind, CustomerAttribute, EventAttribute, EventType
 
@@ -46,8 +47,10 @@ from .parsing import CustomerFilter
 from .search import indexed_property_q
 from .values import (
     CATALOG_VALUE_TYPE,
+    CONSENT_EVENT,
     VALID_OPERATORS,
     Condition,
+    ConsentCondition,
     CountOp,
     EventCondition,
     Group,
@@ -344,6 +347,7 @@ class _Compiler:
     customer_info: dict[str, _Resolved]
     event_types: dict[str, int]
     event_attribute_types: dict[tuple[str, str], ValueType | None]
+    legitimate_interest: frozenset[str] = frozenset()
 
     @classmethod
     def for_filter(cls, customer_filter: CustomerFilter, *, project_id: int) -> _Compiler:
@@ -361,12 +365,49 @@ class _Compiler:
             ).values_list("event_type__name", "name", "type")
             for type_name, name, type_ in rows:
                 attribute_types[(type_name, name)] = CATALOG_VALUE_TYPE.get(type_, ValueType.STRING)
+        legitimate: frozenset[str] = frozenset()
+        categories = sorted({k.category for k in customer_filter.all_consents})
+        if categories:
+            legitimate = frozenset(
+                ConsentCategory.objects.filter(
+                    project_id=project_id, name__in=categories, legitimate_interest=True
+                ).values_list("name", flat=True)
+            )
         return cls(
             project_id=project_id,
             customer_info=_catalog_info(project_id, customer_filter.attribute_names),
             event_types=types,
             event_attribute_types=attribute_types,
+            legitimate_interest=legitimate,
         )
+
+    def consent(self, consent: ConsentCondition) -> Q:
+        """The category's latest consent event is a valid ``accept``: ``valid_until`` is
+        ``unlimited``, a number of seconds ahead of now, or an ISO time ahead of now (as
+        UTC text); a legitimate-interest category with no event counts as granted."""
+        type_id = self.event_types.get(CONSENT_EVENT)
+        if type_id is None:  # no consent was ever tracked
+            granted: Q = Q() if consent.category in self.legitimate_interest else Q(pk__in=[])
+            return granted if consent.granted else negated(granted)
+        of_category = Event.objects.filter(
+            event_type_id=type_id, properties__category=consent.category
+        )
+        latest = (
+            of_category.filter(customer_id=OuterRef(OuterRef("pk")))
+            .order_by("-timestamp", "-id")
+            .values("pk")[:1]
+        )
+        now = timezone.now()
+        until_ok = (
+            Q(properties__valid_until="unlimited")
+            | Q(_cmp(JsonTypedValue("valid_until", ValueType.NUMBER), "gt", now.timestamp()))
+            | Q(_cmp(JsonTypedValue("valid_until", ValueType.STRING), "gt", now.isoformat()))
+        )
+        valid = Event.objects.filter(pk=Subquery(latest), properties__action="accept")
+        granted = Q(Exists(valid.filter(until_ok)))
+        if consent.category in self.legitimate_interest:
+            granted |= ~Q(Exists(of_category.filter(customer_id=OuterRef("pk"))))
+        return granted if consent.granted else negated(granted)
 
     def condition(self, condition: Condition, *, where: str) -> Q:
         resolved = self.customer_info.get(condition.attribute)
@@ -428,6 +469,7 @@ class _Compiler:
             self.event(e, where=f"{where}, event condition {n}")
             for n, e in enumerate(group.events, start=1)
         ]
+        parts += [self.consent(k) for k in group.consents]
         parts += [
             self.group(g, where=f"{where}, group {n}") for n, g in enumerate(group.groups, start=1)
         ]
@@ -448,6 +490,8 @@ def filter_q(customer_filter: CustomerFilter, *, project_id: int) -> Q:
         q &= compiler.event(event, where=f"Event condition {position}")
     for position, group in enumerate(customer_filter.groups, start=1):
         q &= compiler.group(group, where=f"Group {position}")
+    for consent in customer_filter.consents:
+        q &= compiler.consent(consent)
     return q
 
 

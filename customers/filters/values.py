@@ -24,6 +24,11 @@ BETWEEN_SEPARATOR = ".."
 COMPACT_CONDITION = "c"
 COMPACT_EVENT = "e"
 COMPACT_GROUP = "g"
+COMPACT_CONSENT = "k"
+# Exponea tracks consents as events of this type; their state comes from these attributes
+# (consents/selectors.py), so a consent condition filters by them (the PII rule applies).
+CONSENT_EVENT = "consent"
+CONSENT_STATE_ATTRIBUTES = ("action", "category", "valid_until")
 # Groups nest at most this deep (a group inside a group inside a group).
 MAX_GROUP_DEPTH = 3
 MAX_COUNT = 1_000_000
@@ -267,6 +272,29 @@ class EventCondition:
         return out
 
 
+@dataclass(frozen=True)
+class ConsentCondition:
+    """ "Has (not) consented to <category>": the category's latest consent event is an
+    ``accept`` still valid (``valid_until`` ahead or ``unlimited``), or, for a category of
+    legitimate interest, no event at all (consents/selectors.py has the same rule)."""
+
+    category: str
+    granted: bool = True
+
+    @property
+    def label(self) -> str:
+        return f"{'has' if self.granted else 'has not'} consented to {self.category}"
+
+    def to_compact(self) -> str:
+        return ("" if self.granted else NEGATION) + quote(self.category, safe="")
+
+    def to_api(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"category": self.category}
+        if not self.granted:
+            out["granted"] = False
+        return out
+
+
 class Match(StrEnum):
     ALL = "all"
     ANY = "any"
@@ -282,21 +310,23 @@ class Group:
     events: tuple[EventCondition, ...] = ()
     groups: tuple[Group, ...] = ()
     negate: bool = False
+    consents: tuple[ConsentCondition, ...] = ()
 
     @property
     def is_empty(self) -> bool:
-        return not (self.conditions or self.events or self.groups)
+        return not (self.conditions or self.events or self.groups or self.consents)
 
     @property
     def size(self) -> int:
         """Conditions of every kind inside, nested ones included (for the limit)."""
-        return len(self.conditions) + len(self.events) + sum(g.size for g in self.groups)
+        own = len(self.conditions) + len(self.events) + len(self.consents)
+        return own + sum(g.size for g in self.groups)
 
     @property
     def label(self) -> str:
         joiner = " or " if self.match is Match.ANY else " and "
         parts = [c.label for c in self.conditions] + [e.label for e in self.events]
-        parts += [g.label for g in self.groups]
+        parts += [k.label for k in self.consents] + [g.label for g in self.groups]
         text = "(" + joiner.join(parts) + ")"
         return f"not {text}" if self.negate else text
 
@@ -312,6 +342,12 @@ class Group:
             out += group.walk_events()
         return out
 
+    def walk_consents(self) -> list[ConsentCondition]:
+        out = list(self.consents)
+        for group in self.groups:
+            out += group.walk_consents()
+        return out
+
     def to_api(self) -> dict[str, Any]:
         out: dict[str, Any] = {"match": self.match.value}
         if self.negate:
@@ -320,6 +356,8 @@ class Group:
             out["conditions"] = [c.to_api() for c in self.conditions]
         if self.events:
             out["events"] = [e.to_api() for e in self.events]
+        if self.consents:
+            out["consents"] = [k.to_api() for k in self.consents]
         if self.groups:
             out["groups"] = [g.to_api() for g in self.groups]
         return out

@@ -378,3 +378,97 @@ def test_non_pii_event_attributes_stay_open_to_the_marketer(shop: dict[str, Any]
     }
     pks = customers_matching(shop["marketer"], CustomerFilter.from_api({"events": [event]}))
     assert set(pks.values_list("pk", flat=True)) == {shop["ids"]["A"], shop["ids"]["D"]}
+
+
+# "Has consented to" (issue 15 item 4) --------------------------------------------------------
+
+
+@pytest.fixture
+def consenting() -> dict[str, Any]:
+    from consents.services import consent_category_create
+
+    project = factories.make_project("Consent shop")
+    actor = factories.system(project)
+    consent_category_create(actor=actor, name="newsletter")
+    consent_category_create(actor=actor, name="profiling", legitimate_interest=True)
+    future = (NOW + dt.timedelta(days=30)).timestamp()
+    past = (NOW - dt.timedelta(days=1)).timestamp()
+    plan: dict[str, list[tuple[str, str, Any, int]]] = {
+        "unlimited": [("newsletter", "accept", "unlimited", 5)],
+        "withdrawn": [("newsletter", "accept", "unlimited", 9), ("newsletter", "reject", None, 2)],
+        "expired": [("newsletter", "accept", past, 40)],
+        "ahead": [("newsletter", "accept", future, 3), ("profiling", "reject", None, 3)],
+        "silent": [],
+    }
+    ids = {}
+    for key, events in plan.items():
+        who = {"registered": f"{key}@consent.test"}
+        ids[key] = factories.track_customer(project, who, {"plan": "free"}).pk
+        for category, action, until, days_ago in events:
+            event_track(
+                actor=actor,
+                ids=who,
+                event_type="consent",
+                timestamp=(NOW - dt.timedelta(days=days_ago)).timestamp(),
+                properties={"category": category, "action": action, "valid_until": until},
+            )
+    admin = factories.principal_of(
+        factories.make_member(project, "cara", roles=("Admin",)), project
+    )
+    marketer = factories.principal_of(
+        factories.make_member(project, "mo", roles=("Marketer",)), project
+    )
+    return {"ids": ids, "admin": admin, "marketer": marketer, "project": project}
+
+
+def _consenting(shop: dict[str, Any], obj: dict[str, Any]) -> set[str]:
+    pks = set(
+        customers_matching(shop["admin"], CustomerFilter.from_api(obj)).values_list("pk", flat=True)
+    )
+    return {name for name, pk in shop["ids"].items() if pk in pks}
+
+
+def test_has_consented_follows_the_latest_event(consenting: dict[str, Any]) -> None:
+    assert _consenting(consenting, {"consents": [{"category": "newsletter"}]}) == {
+        "unlimited",
+        "ahead",
+    }
+    refused = {"consents": [{"category": "newsletter", "granted": False}]}
+    assert _consenting(consenting, refused) == {"withdrawn", "expired", "silent"}
+
+
+def test_legitimate_interest_counts_until_the_customer_objects(consenting: dict[str, Any]) -> None:
+    assert _consenting(consenting, {"consents": [{"category": "profiling"}]}) == {
+        "unlimited",
+        "withdrawn",
+        "expired",
+        "silent",
+    }
+
+
+def test_consent_in_an_or_group_and_in_the_url_form(consenting: dict[str, Any]) -> None:
+    group = {
+        "match": "any",
+        "consents": [{"category": "newsletter"}, {"category": "profiling", "granted": False}],
+    }
+    assert _consenting(consenting, {"groups": [group]}) == {"unlimited", "ahead"}
+    url = CustomerFilter.from_string("k=newsletter&k=!profiling")
+    assert url == CustomerFilter.from_api(
+        {"consents": [{"category": "newsletter"}, {"category": "profiling", "granted": False}]}
+    )
+    assert CustomerFilter.from_string(url.to_querystring()) == url
+    assert _consenting(consenting, url.to_api()) == {"ahead"}
+
+
+def test_a_consent_condition_is_refused_when_its_state_is_personal_data(
+    consenting: dict[str, Any],
+) -> None:
+    customer_filter = CustomerFilter.from_api({"consents": [{"category": "newsletter"}]})
+    assert customers_matching(consenting["marketer"], customer_filter).count() == 2
+    pii_flags_set(
+        actor=factories.system(consenting["project"]),
+        event_attributes={("consent", "valid_until"): True},
+    )
+    with pytest.raises(PiiFieldRefused) as refused:
+        customers_matching(consenting["marketer"], customer_filter)
+    assert refused.value.attribute == "consent.valid_until"
