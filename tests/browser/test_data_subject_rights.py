@@ -101,10 +101,10 @@ def test_retention_preview_enable_and_run(
     assert "not enabled" in page.inner_text("table.rt-policies")
     page.screenshot(path=str(screenshot_dir / "retention-preview.png"), full_page=True)
 
-    page.click("table.rt-policies button:text-is(\"Enable\")")
+    page.click('table.rt-policies button:text-is("Enable")')
     page.wait_for_load_state("networkidle")
     assert RetentionPolicy.objects.get(project=project).enabled
-    page.click("table.rt-policies button:text-is(\"Run now\")")
+    page.click('table.rt-policies button:text-is("Run now")')
     page.wait_for_load_state("networkidle")
     run = RetentionRun.objects.get(project=project)
     assert (run.status, run.done, run.total) == ("done", 4, 4)
