@@ -23,7 +23,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from access.errors import Conflict, InvalidInput, NotFound
+from access.errors import Conflict, InvalidInput, NotFound, PiiFieldRefused
 from access.models import Project
 from access.permissions import Perm
 from access.principal import Principal
@@ -232,7 +232,7 @@ class Preview:
     """What the next run of a policy would change, counted now."""
 
     policy: RetentionPolicy
-    count: int
+    count: int | None  # None: not shown to this principal (see counts_hidden)
     unit: str  # "customer" or "event"
     cutoff: dt.datetime
     note: str = ""
@@ -242,11 +242,30 @@ def _unit(kind: str) -> str:
     return "customer" if kind in (Kind.ATTRIBUTE, Kind.ANONYMIZE) else "event"
 
 
+def counts_hidden(actor: Principal, kind: str, attribute: str, segment_filter: Any) -> bool:
+    """True if a count for this target would be a count filtered by a PII attribute the
+    actor may not see (a policy on ``phone``, a segment on ``email``): not shown then."""
+    masker = Masker.for_principal(actor)
+    if kind == Kind.ATTRIBUTE and masker.hides_customer_attribute(attribute):
+        return True
+    if segment_filter:
+        try:
+            check_filter_allowed(actor, CustomerFilter.from_api(segment_filter), masker=masker)
+        except PiiFieldRefused:
+            return True
+    return False
+
+
 def retention_preview(actor: Principal, policy: RetentionPolicy) -> Preview:
-    """Counts only (never a value): how many customers or events the next run changes."""
+    """Counts only (never a value): how many customers or events the next run changes.
+    A count selected by a PII attribute the actor may not see is not computed (``None``)."""
     actor.require(Perm.MANAGE_DATA)
     cutoff = timezone.now() - dt.timedelta(days=policy.days)
     target = policy.attribute or policy.event_type
+    unit = _unit(policy.kind)
+    if counts_hidden(actor, policy.kind, policy.attribute, _segment_filter(policy)):
+        note = "Counting these needs the Personal data permission (the policy uses personal data)."
+        return Preview(policy=policy, count=None, unit=unit, cutoff=cutoff, note=note)
     note = ""
     if policy.kind == Kind.EVENTS_STRIP and not selection.event_pii_names(
         actor.project, policy.event_type
@@ -255,7 +274,7 @@ def retention_preview(actor: Principal, policy: RetentionPolicy) -> Preview:
     count = selection.selected_count(
         actor.project, policy.kind, target, cutoff, _segment_filter(policy)
     )
-    return Preview(policy=policy, count=count, unit=_unit(policy.kind), cutoff=cutoff, note=note)
+    return Preview(policy=policy, count=count, unit=unit, cutoff=cutoff, note=note)
 
 
 def retention_policies(actor: Principal) -> list[RetentionPolicy]:
@@ -268,6 +287,7 @@ def retention_runs(actor: Principal, limit: int = 20) -> list[RetentionRun]:
     runs = list(RetentionRun.objects.filter(project=actor.project).select_related("job")[:limit])
     for run in runs:
         _sync_from_job(run)
+        run.counts_hidden = counts_hidden(actor, run.kind, run.attribute, run.segment_filter)  # type: ignore[attr-defined]
     return runs
 
 
@@ -439,6 +459,7 @@ def retention_run_get(actor: Principal, public_id: object) -> RetentionRun:
     if run is None:
         raise NotFound("Retention run not found.")
     _sync_from_job(run)
+    run.counts_hidden = counts_hidden(actor, run.kind, run.attribute, run.segment_filter)  # type: ignore[attr-defined]
     return run
 
 

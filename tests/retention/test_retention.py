@@ -385,3 +385,29 @@ def test_a_segment_on_pii_is_refused_to_a_policy_author_without_personal_data(
     with pytest.raises(PiiFieldRefused):
         _policy(steward, "attribute", attribute="city", segment=str(segment.public_id))
     assert not RetentionPolicy.objects.exists()
+
+
+def test_counts_of_a_pii_policy_are_not_shown_to_a_data_manager_without_personal_data(
+    world: World, people: dict[str, Any]
+) -> None:
+    _run(people["admin"], _policy(people["admin"], "attribute", attribute="phone"))
+    steward = factories.make_member(world.project, "dora", roles=("Data manager",))
+    client = Client()
+    client.force_login(steward)
+    html = client.get(reverse("retention:page", kwargs={"token": world.project.token})).content
+    text = html.decode()
+    assert 'data-preview-count=""' in text and "needs the Personal data permission" in text
+    assert "2 / 2" not in text
+    run = RetentionRun.objects.get()
+    page = client.get(
+        reverse("retention:run", kwargs={"token": world.project.token, "run_id": run.public_id})
+    ).content.decode()
+    assert "counts need the Personal data permission" in page and "2 of 2" not in page
+    admin = Client()
+    admin.force_login(world.admin)
+    assert (
+        "2 / 2"
+        in admin.get(
+            reverse("retention:page", kwargs={"token": world.project.token})
+        ).content.decode()
+    )
