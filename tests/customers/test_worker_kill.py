@@ -220,7 +220,9 @@ def _kill_mid_job_and_finish(*, broker: str, queue: str, tmp_path: Path) -> None
     assert job.total == CUSTOMERS
 
     # The sender speaks to the broker exactly as the web process would in production.
-    sender = Celery("kill-test", broker=broker)
+    # Not the current app: shared tasks of later tests must keep resolving to the project's
+    # (eager in tests) app, not to this sender (which would queue them on the broker).
+    sender = Celery("kill-test", broker=broker, set_as_current=False)
     if broker.startswith("redis"):
         assert settings.CELERY_BROKER_TRANSPORT_OPTIONS == {"visibility_timeout": 3600}
         sender.conf.broker_transport_options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
@@ -318,7 +320,7 @@ def test_database_connections_dropped_mid_job_job_resumes_and_finishes_once(
     job = anonymization_job_create(
         actor=factories.system(project), source="cli", customers=pks, start=False
     )
-    sender = Celery("restart-test", broker=_redis_url())
+    sender = Celery("restart-test", broker=_redis_url(), set_as_current=False)
     log = tmp_path / "worker.log"
     # No beat: the job must survive on the task's own retries, not on the watchdog.
     worker = _start_worker("restart", log, broker=_redis_url())

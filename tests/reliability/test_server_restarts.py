@@ -421,7 +421,7 @@ def test_postgresql_restart_mid_job_and_mid_batch(
         worker = _worker(stack, log, broker=broker)
         clients.start()
         _wait(lambda: clients.successes_since(0) >= 5, timeout=30, what="tracking to flow")
-        sender = Celery("restart-test", broker=broker.url)
+        sender = Celery("restart-test", broker=broker.url, set_as_current=False)
         sender.send_task(TASK, args=[seeded["job"]], queue=broker.queue)
 
         def mid_job() -> bool:
@@ -486,7 +486,9 @@ def test_redis_restart_mid_job_and_mid_batch(stack: Stack, tmp_path: Path) -> No
         worker = _worker(stack, log, beat=tmp_path / "beat-schedule")
         clients.start()
         _wait(lambda: clients.successes_since(0) >= 5, timeout=30, what="tracking to flow")
-        Celery("restart-test", broker=stack.broker_url).send_task(TASK, args=[seeded["job"]])
+        Celery("restart-test", broker=stack.broker_url, set_as_current=False).send_task(
+            TASK, args=[seeded["job"]]
+        )
 
         def mid_job() -> bool:
             row = _job_row(stack, seeded["job"])
