@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from django import forms
 
 from .filters import Condition, CustomerFilter, EventCondition, Operator, ValueType
-from .filters.values import COMPACT_EVENT, COMPACT_GROUP, CountOp, Group, Match
+from .filters.values import COMPACT_CONSENT, COMPACT_EVENT, COMPACT_GROUP, CountOp, Group, Match
 
 OPERATOR_CHOICES: list[tuple[str, str]] = [(op.value, op.label) for op in Operator]
 TYPE_CHOICES: list[tuple[str, str]] = [("", "auto")] + [(t.value, t.value) for t in ValueType]
@@ -95,8 +95,8 @@ def _form_event(event: EventCondition) -> bool:
 
 
 def _form_group(group: Group) -> bool:
-    """A group the form can show: no nested groups, events the form can show."""
-    return not group.groups and all(_form_event(e) for e in group.events)
+    """A group the form can show: no nested groups or consents, events the form can show."""
+    return not group.groups and not group.consents and all(_form_event(e) for e in group.events)
 
 
 def builder_rows(customer_filter: CustomerFilter) -> Builder:
@@ -128,6 +128,8 @@ def builder_rows(customer_filter: CustomerFilter) -> Builder:
             conditions.append(_condition_row(len(conditions), condition, number))
         for event in group.events:
             events.append(_event_row(len(events), event, number))
+    # The form has no consent row: consent conditions stay as they were.
+    kept += [(COMPACT_CONSENT, k.to_compact(), k.label) for k in customer_filter.consents]
     conditions.append(ConditionRow(index=len(conditions)))
     events.append(EventRow(index=len(events)))
     return Builder(conditions=conditions, events=events, groups=groups, kept=kept)

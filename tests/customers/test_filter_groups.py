@@ -472,3 +472,44 @@ def test_a_consent_condition_is_refused_when_its_state_is_personal_data(
     with pytest.raises(PiiFieldRefused) as refused:
         customers_matching(consenting["marketer"], customer_filter)
     assert refused.value.attribute == "consent.valid_until"
+
+
+def test_the_builder_keeps_what_it_cannot_show_so_a_resubmit_selects_the_same() -> None:
+    """Consents, nested groups and events with several attribute conditions have no form
+    row; they ride along as hidden parameters, so submitting the form again neither widens
+    nor narrows the filter."""
+    from customers.forms import builder_rows
+
+    original = CustomerFilter.from_api(
+        {
+            "conditions": [_plan("free")],
+            "consents": [{"category": "newsletter"}],
+            "events": [
+                {
+                    "event_type": "purchase",
+                    "where": [
+                        {"attribute": "total", "operator": "gt", "value": 1},
+                        {"attribute": "total", "operator": "lt", "value": 9},
+                    ],
+                }
+            ],
+            "groups": [
+                {"match": "any", "consents": [{"category": "sms"}], "conditions": [_plan("x")]},
+                {"match": "all", "groups": [{"conditions": [_plan("y")]}]},
+            ],
+        }
+    )
+    builder = builder_rows(original)
+    form: dict[str, list[str]] = {}
+    for name, value, _label in builder.kept:
+        form.setdefault(name, []).append(value)
+    for row in builder.conditions:
+        if row.attribute:
+            form[row.prefix + "attribute"] = [row.attribute]
+            form[row.prefix + "operator"] = [row.operator]
+            form[row.prefix + "value"] = [row.value]
+            if row.group:
+                form[row.prefix + "group"] = [row.group]
+    resubmitted = CustomerFilter.from_querydict(form)
+    assert sorted(resubmitted.describe()) == sorted(original.describe())
+    assert resubmitted.all_consents == original.all_consents
