@@ -242,10 +242,18 @@ def _unit(kind: str) -> str:
     return "customer" if kind in (Kind.ATTRIBUTE, Kind.ANONYMIZE) else "event"
 
 
-def counts_hidden(actor: Principal, kind: str, attribute: str, segment_filter: Any) -> bool:
+def counts_hidden(
+    actor: Principal,
+    kind: str,
+    attribute: str,
+    segment_filter: Any,
+    *,
+    masker: Masker | None = None,
+) -> bool:
     """True if a count for this target would be a count filtered by a PII attribute the
-    actor may not see (a policy on ``phone``, a segment on ``email``): not shown then."""
-    masker = Masker.for_principal(actor)
+    actor may not see (a policy on ``phone``, a segment on ``email``): not shown then.
+    Pass the page's ``masker`` to read the catalog once for every row."""
+    masker = masker or Masker.for_principal(actor)
     if kind == Kind.ATTRIBUTE and masker.hides_customer_attribute(attribute):
         return True
     if segment_filter:
@@ -256,14 +264,16 @@ def counts_hidden(actor: Principal, kind: str, attribute: str, segment_filter: A
     return False
 
 
-def retention_preview(actor: Principal, policy: RetentionPolicy) -> Preview:
+def retention_preview(
+    actor: Principal, policy: RetentionPolicy, *, masker: Masker | None = None
+) -> Preview:
     """Counts only (never a value): how many customers or events the next run changes.
     A count selected by a PII attribute the actor may not see is not computed (``None``)."""
     actor.require(Perm.MANAGE_DATA)
     cutoff = timezone.now() - dt.timedelta(days=policy.days)
     target = policy.attribute or policy.event_type
     unit = _unit(policy.kind)
-    if counts_hidden(actor, policy.kind, policy.attribute, _segment_filter(policy)):
+    if counts_hidden(actor, policy.kind, policy.attribute, _segment_filter(policy), masker=masker):
         note = "Counting these needs the Personal data permission (the policy uses personal data)."
         return Preview(policy=policy, count=None, unit=unit, cutoff=cutoff, note=note)
     note = ""
@@ -285,9 +295,12 @@ def retention_policies(actor: Principal) -> list[RetentionPolicy]:
 def retention_runs(actor: Principal, limit: int = 20) -> list[RetentionRun]:
     actor.require(Perm.MANAGE_DATA)
     runs = list(RetentionRun.objects.filter(project=actor.project).select_related("job")[:limit])
+    masker = Masker.for_principal(actor)
     for run in runs:
         _sync_from_job(run)
-        run.counts_hidden = counts_hidden(actor, run.kind, run.attribute, run.segment_filter)  # type: ignore[attr-defined]
+        run.counts_hidden = counts_hidden(  # type: ignore[attr-defined]
+            actor, run.kind, run.attribute, run.segment_filter, masker=masker
+        )
     return runs
 
 

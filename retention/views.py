@@ -16,6 +16,7 @@ from django.views.generic import TemplateView
 from access.permissions import Perm
 from access.views_base import ProjectViewMixin
 from customers.selectors import customer_attributes, event_type_names
+from datamanager.masking import Masker
 from segments.services import segments_for
 
 from .models import RetentionPolicy, RetentionRun
@@ -43,10 +44,11 @@ class RetentionPageView(RetentionMixin, TemplateView):
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         policies = retention_policies(self.principal)
+        masker = Masker.for_principal(self.principal)  # one catalog read for every preview
         attributes = [a for a in customer_attributes(self.project) if not a.is_id]
         return self.render_to_response(
             self.get_context_data(
-                previews=[retention_preview(self.principal, p) for p in policies],
+                previews=[retention_preview(self.principal, p, masker=masker) for p in policies],
                 runs=retention_runs(self.principal),
                 kinds=RetentionPolicy.Kind.choices,
                 attributes=attributes,
