@@ -57,6 +57,7 @@ from .selectors import (
     ids_of_customers,
 )
 from .services import customer_list_columns_set, customers_export_csv
+from .validation import storable_text
 
 # Shown when the user never chose columns (those the project has, in this order).
 DEFAULT_COLUMNS = ["email", "first_name", "last_name", "city", "plan", "lifetime_value"]
@@ -294,6 +295,9 @@ class CustomerDetailView(CustomerPageMixin, TemplateView):
         masker = self.masker = reveal_masker(self.principal, customer.pk)
         catalog = {a.name: a for a in customer_attributes(self.project)}
         event_type = (request.GET.get("type") or "").strip()[:128] or None
+        if event_type is not None and not storable_text(event_type):
+            # PostgreSQL cannot compare a NUL or a lone surrogate (a DataError, a 500).
+            raise InvalidInput("The event type contains a NUL character or invalid Unicode.")
         raw_before = request.GET.get("before")
         before = _decode_event_cursor(raw_before) if raw_before else None
         events, more = customer_events_page(

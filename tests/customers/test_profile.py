@@ -186,3 +186,17 @@ def test_query_count_does_not_grow_with_events_or_attributes(
     with django_assert_max_num_queries(17):
         client.get(detail_url(world.customer, "type=purchase"))
     assert Event.objects.filter(customer=world.customer).count() == 42
+
+
+def test_a_nul_in_the_event_type_filter_is_a_400_not_a_500(world: Any) -> None:
+    from django.test import Client
+    from django.urls import reverse
+
+    client = Client()
+    client.force_login(world.marketer)
+    url = reverse(
+        "customers:detail", kwargs={"token": world.project.token, "pk": world.customer.pk}
+    )
+    response = client.get(url, {"type": "\x00"})
+    assert response.status_code == 400
+    assert "NUL" in response.content.decode()
