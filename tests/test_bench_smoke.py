@@ -111,6 +111,8 @@ SMOKES = {
         precreate=True,
     ),
     "mutation": Smoke("mutation.py", ("--help",), "usage:"),
+    # Runs the four benches above one after the other; each has its own smoke run.
+    "issue14": Smoke("issue14.py", ("--help",), "usage:"),
     "personal_data_export": Smoke("personal_data_export.py", ("--events", "5,10"), "CPU time"),
 }
 
