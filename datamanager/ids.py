@@ -9,7 +9,8 @@ the defaults, since they all read ID names from the catalog
 (``POST /data/v2/projects/{token}/data-manager/ids``) and ``manage.py create_customer_id``
 all call :func:`customer_id_create`. (Only setup code bypasses it: a new project's default
 IDs, ``datamanager.services.on_project_created``, and the test/seeding shortcut
-``attribute_declare(kind="id")``, which declares a soft, unaudited ID.)
+``attribute_declare(kind="id")``, which declares a soft ID, audited as
+``datamanager.attribute_declare``.)
 """
 
 from __future__ import annotations

@@ -8,7 +8,9 @@ from django.db import transaction
 
 from access.errors import InvalidInput
 from access.principal import Principal
+from access.services import audit_record
 
+from ..catalog import catalog_invalidate
 from ..models import AttributeKind, CustomerAttribute
 from .catalog_changes import catalog_changes_apply
 from .change_types import CustomerAttributeChange, EventAttributeChange
@@ -45,12 +47,25 @@ def pii_flags_set(
 def attribute_declare(
     *, actor: Principal, name: str, kind: str = AttributeKind.PROPERTY, pii: bool = False
 ) -> CustomerAttribute:
-    """Declare a customer attribute before it is tracked (used by setup scripts and tests)."""
+    """Declare a customer attribute before it is tracked (used by setup scripts and tests).
+
+    A new name is one ``datamanager.attribute_declare`` audit event (the name and kind,
+    never a value) and invalidates the cached catalog, like every other catalog write.
+    """
     if kind not in AttributeKind.values:
         raise InvalidInput(f"Unknown attribute kind '{kind}'.")
-    attr, _ = CustomerAttribute.objects.get_or_create(
+    attr, created = CustomerAttribute.objects.get_or_create(
         project=actor.project, name=name, defaults={"kind": kind}
     )
+    if created:
+        audit_record(
+            actor=actor,
+            action="datamanager.attribute_declare",
+            target_type="customer_attribute",
+            target_id=attr.pk,
+            details={"attribute": name, "kind": kind},
+        )
+        catalog_invalidate(actor.project.pk)
     if pii and not attr.pii:
         pii_flags_set(actor=actor, customer_attributes={name: True})
         attr.refresh_from_db()
