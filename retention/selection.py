@@ -15,17 +15,51 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import BooleanField, Exists, F, Func, OuterRef, Q, QuerySet
 
 from access.models import Project
 from customers.filters import CustomerFilter
 from customers.filters.sql import filter_q
 from customers.models import Customer, Event, LegalHold
+from customers.services.anonymization_sql import sqlite_path_matches
 from datamanager.catalog import catalog_for_project
 
 from .models import RetentionPolicy
 
 Kind = RetentionPolicy.Kind
+
+
+class HasAnyKey(Func):
+    """True when the JSON object column holds one of ``keys`` as a top-level key.
+
+    PostgreSQL: ``?|`` (keys as decoded text). SQLite: Django's ``has_key`` is a JSON path,
+    which matches a key as *stored*, and Django stores ``příjmení`` escaped; a path then
+    finds nothing and a retention policy on such an attribute would silently select nobody.
+    Keys a path cannot spell are matched on ``json_each``'s decoded ``key`` instead.
+    """
+
+    output_field = BooleanField()
+
+    def __init__(self, column: str, keys: list[str]) -> None:
+        self.keys = sorted(set(keys))
+        super().__init__(F(column))
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, Any]:
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"({sql} ?| %s::text[])", (*params, self.keys)
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, Any]:
+        sql, params = compiler.compile(self.source_expressions[0])
+        marks = ", ".join(["%s"] * len(self.keys))
+        if all(sqlite_path_matches(key) for key in self.keys):
+            paths = " OR ".join([f"json_type({sql}, %s) IS NOT NULL"] * len(self.keys))
+            path_params = [p for key in self.keys for p in (*params, f'$."{key}"')]
+            return f"({paths})", tuple(path_params)
+        # Only placeholders and the compiled column are interpolated; keys are parameters.
+        return (
+            f"EXISTS (SELECT 1 FROM json_each({sql}) WHERE key IN ({marks}))",  # noqa: S608
+            (*params, *self.keys),
+        )
 
 
 def _not_held(project: Project) -> Q:
@@ -63,7 +97,7 @@ def customers_selected(
             filter_q(CustomerFilter.from_api(segment_filter), project_id=project.pk)
         )
     if kind == Kind.ATTRIBUTE:
-        return customers.filter(properties__has_key=attribute)
+        return customers.filter(HasAnyKey("properties", [attribute]))
     return customers
 
 
@@ -79,7 +113,7 @@ def events_selected(
         names = event_pii_names(project, event_type)
         if not names:
             return events.none()
-        return events.filter(properties__has_any_keys=names)
+        return events.filter(HasAnyKey("properties", names))
     return events
 
 
