@@ -1,4 +1,4 @@
-"""OpenAPI pieces shared by every API view: the HTTP Basic scheme and the error responses."""
+"""OpenAPI pieces shared by every API view: the authentication schemes and the error responses."""
 
 from __future__ import annotations
 
@@ -10,17 +10,42 @@ from rest_framework import serializers
 
 
 class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
-    """Documents :class:`~access.api.authentication.ApiKeyAuthentication` as HTTP Basic."""
+    """Documents :class:`~access.api.authentication.ApiKeyAuthentication`.
+
+    Every operation takes a private key (HTTP Basic). The tracking operations, the ones a
+    browser may call (``cors_public``), also take a public key, in the ``Authorization``
+    header as ``Token <key>`` or as ``?access_token=``: either one of the three (OR).
+    """
 
     target_class = "access.api.authentication.ApiKeyAuthentication"
-    name = "apiKey"
+    name = ["apiKey", "publicToken", "publicTokenQuery"]
 
-    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
-        return {
-            "type": "http",
-            "scheme": "basic",
-            "description": "HTTP Basic with the API key id as user name and its secret.",
-        }
+    def get_security_requirement(self, auto_schema: Any) -> list[dict[str, list[Any]]]:
+        if getattr(auto_schema.view, "cors_public", False):
+            return [{"apiKey": []}, {"publicToken": []}, {"publicTokenQuery": []}]
+        return [{"apiKey": []}]
+
+    def get_security_definition(self, auto_schema: Any) -> list[dict[str, str]]:
+        public = "A public tracking key (it may only track; it sits in every page that tracks)"
+        return [
+            {
+                "type": "http",
+                "scheme": "basic",
+                "description": "HTTP Basic with the API key id as user name and its secret.",
+            },
+            {
+                "type": "apiKey",
+                "in": "header",
+                "name": "Authorization",
+                "description": f"`Authorization: Token <public key>`. {public}.",
+            },
+            {
+                "type": "apiKey",
+                "in": "query",
+                "name": "access_token",
+                "description": f"`?access_token=<public key>`. {public}.",
+            },
+        ]
 
 
 _ERRORS = inline_serializer(

@@ -53,12 +53,28 @@ def test_schema_documents_every_endpoint_with_basic_auth() -> None:
         if method == "post":
             assert "requestBody" in operation, path
             assert {"400", "403", "413"} <= set(operation["responses"]), path
-        assert operation["security"] == [{"apiKey": []}], path
-    assert doc["components"]["securitySchemes"]["apiKey"] == {
+        if path.startswith("/track/"):  # a browser's public key too (tracking, time)
+            assert operation["security"] == [
+                {"apiKey": []},
+                {"publicToken": []},
+                {"publicTokenQuery": []},
+            ], path
+        else:
+            assert operation["security"] == [{"apiKey": []}], path
+    schemes = doc["components"]["securitySchemes"]
+    assert schemes["apiKey"] == {
         "type": "http",
         "scheme": "basic",
         "description": "HTTP Basic with the API key id as user name and its secret.",
     }
+    assert (schemes["publicToken"]["in"], schemes["publicToken"]["name"]) == (
+        "header",
+        "Authorization",
+    )
+    assert (schemes["publicTokenQuery"]["in"], schemes["publicTokenQuery"]["name"]) == (
+        "query",
+        "access_token",
+    )
 
 
 def test_swagger_ui_is_served_without_a_cdn() -> None:
