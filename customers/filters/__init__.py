@@ -7,7 +7,7 @@ bulk / command-line anonymization (docs/customer-filter.md).
 """
 
 from .parsing import CustomerFilter
-from .sql import JsonTypedValue, customers_matching
+from .sql import JsonTypedValue, customers_matching, estimate_is_reliable
 from .values import Condition, EventCondition, Operator, ValueType
 
 __all__ = [
@@ -18,4 +18,5 @@ __all__ = [
     "Operator",
     "ValueType",
     "customers_matching",
+    "estimate_is_reliable",
 ]

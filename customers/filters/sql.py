@@ -495,6 +495,22 @@ def filter_q(customer_filter: CustomerFilter, *, project_id: int) -> Q:
     return q
 
 
+def estimate_is_reliable(customer_filter: CustomerFilter) -> bool:
+    """False when the planner's row estimate for the filter is a default guess: an event
+    condition with attribute conditions (a JSON expression on the events' properties, no
+    statistics: 0.5 % of the events for equality, a third for a range) or a count (a third
+    of the customers, whatever the threshold). The list does not show such an estimate
+    nor pay an exact count for it (``customers.listing.list_total``)."""
+    for event in customer_filter.all_events:
+        if event.where:
+            return False
+        if event.count is not None and not (
+            event.count.op is CountOp.AT_LEAST and event.count.value <= 1
+        ):
+            return False
+    return True
+
+
 def check_filter_allowed(
     principal: Principal, customer_filter: CustomerFilter, *, masker: Masker | None = None
 ) -> None:
