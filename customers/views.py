@@ -34,9 +34,9 @@ from datamanager.masking import Masker
 from exponea_pii.db_router import replica_reads
 
 from .cursors import decode_cursor, encode_cursor
-from .filters import CustomerFilter, customers_matching
+from .filters import CustomerFilter, customers_matching, estimate_is_reliable
 from .forms import COUNT_CHOICES, OPERATOR_CHOICES, TYPE_CHOICES, ColumnsForm, builder_rows
-from .listing import ID_SORT, PAGE_SIZES, Sort, customer_page, resolve_sort
+from .listing import ID_SORT, PAGE_SIZES, Sort, customer_page, list_total, resolve_sort
 from .presenters import (
     columns_for,
     customer_cell,
@@ -52,7 +52,6 @@ from .selectors import (
     customer_events_page,
     customer_get,
     customer_list_columns,
-    customer_total,
     event_types_with_attributes,
     ids_of_customers,
 )
@@ -141,7 +140,13 @@ class CustomerListView(CustomerPageMixin, TemplateView):
             before=request.GET.get("before"),
             limit=size,
         )
-        total = customer_total(matching)
+        total = list_total(
+            matching,
+            page,
+            first_page=not (request.GET.get("after") or request.GET.get("before")),
+            estimate_reliable=estimate_is_reliable(customer_filter),
+            count=request.GET.get("count") == "exact",
+        )
         columns = columns_for(masker, attributes)
         id_columns = [c for c in columns if c.is_id]
         picked = chosen_columns(principal, attributes, customer_list_columns(principal))
@@ -206,6 +211,8 @@ class CustomerListView(CustomerPageMixin, TemplateView):
             "property_headers": property_headers,
             "id_sort_link": url([*filter_pairs, ("sort", sort.toggled(ID_SORT).param)]),
             "total": total,
+            # "Count them": the same page with an exact count (a total the page cannot show).
+            "count_url": url([*base, ("count", "exact")]) if total.countable else None,
             "page_size": size,
             "page_sizes": PAGE_SIZES,
             "next_url": url([*base, ("after", page.next_cursor)]) if page.next_cursor else None,
