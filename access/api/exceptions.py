@@ -7,12 +7,14 @@ Errors: ``{"success": false, "errors": [...]}``; authentication: ``{"success": f
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 from django.core import signals
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.template.loader import render_to_string
 from django.views.defaults import page_not_found, server_error
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -115,7 +117,30 @@ def api_aware_page_not_found(request: HttpRequest, exception: Exception) -> Http
 
 
 def api_aware_server_error(request: HttpRequest) -> HttpResponse:
-    """The site's 500 (``DEBUG`` off): Exponea's JSON shape under the API paths."""
+    """The site's 500 (``DEBUG`` off): Exponea's JSON shape under the API paths.
+
+    When the exception being handled is the database going away, a page answers what the
+    API answers: 503 with ``Retry-After`` (the request's transaction rolled back, so a
+    reload is safe), on a page rendered without the request, whose context processors and
+    session would need the database.
+    """
+    exc = sys.exc_info()[1]
+    if isinstance(exc, OperationalError | InterfaceError):
+        if request.path.startswith(API_PATH_PREFIXES):
+            response: HttpResponse = JsonResponse(
+                {"success": False, "errors": ["Service temporarily unavailable; retry later."]},
+                status=503,
+            )
+        else:
+            html = render_to_string("unavailable.html", {"retry_after": RETRY_AFTER_PAGE})
+            response = HttpResponse(html, status=503)
+        response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+        response["Cache-Control"] = "no-store"
+        return response
     if request.path.startswith(API_PATH_PREFIXES):
         return JsonResponse(INTERNAL_ERROR, status=500)
     return server_error(request)
+
+
+# The page reloads itself after this many seconds (a little after Retry-After).
+RETRY_AFTER_PAGE = 10
