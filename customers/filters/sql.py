@@ -118,6 +118,22 @@ class JsonTypedValue(Func):
         raise NotSupportedError("The customer filter supports SQLite and PostgreSQL.")
 
 
+class EventNumber(JsonTypedValue):
+    """An event attribute's number: on PostgreSQL ``filter_json_number(properties, key)``
+    (migration ``customers/0010``), NULL rather than an error for a number out of double
+    precision's range, and the expression of the attribute's filter index when it has one
+    (``datamanager/event_indexes.py``). SQLite: :class:`JsonTypedValue`."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key, ValueType.NUMBER)
+
+    def as_postgresql(
+        self, compiler: Any, connection: Any, **extra: Any
+    ) -> tuple[str, tuple[Any, ...]]:
+        column, params = compiler.compile(self.source_expressions[0])
+        return f"filter_json_number({column}, %s)", (*params, self.key)
+
+
 class JsonArrayHas(Func):
     """``properties[key]`` is a JSON list holding the string ``value`` ("list contains").
 
@@ -247,7 +263,11 @@ def _property_q(
         return Q(properties__has_key=name)
     if op is Operator.NOT_EXISTS:
         return ~Q(properties__has_key=name)
-    expr = JsonTypedValue(name, value_type)
+    expr = (
+        JsonTypedValue(name, value_type)
+        if customer or value_type is not ValueType.NUMBER
+        else EventNumber(name)
+    )
     value = _convert(condition.value, value_type, where=where, name=name)
     # PostgreSQL: equality, contains and prefix in SQL the indexes answer (search.py).
     indexed = indexed_property_q(name, op, value_type, value) if customer else None
