@@ -124,6 +124,12 @@ class EventAttribute(models.Model):
     )
     description = models.CharField(max_length=500, blank=True)
     pii = models.BooleanField(default=False)
+    # An admin gave this attribute a filter index (datamanager/event_indexes.py): on
+    # PostgreSQL its values of this event type are indexed for the customer filter.
+    filter_indexed = models.BooleanField(default=False)
+    filter_index_state = models.CharField(
+        max_length=10, choices=SearchIndexState.choices, default=SearchIndexState.NONE, blank=True
+    )
     first_tracked_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
