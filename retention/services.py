@@ -423,11 +423,19 @@ def retention_run_step(*, run_id: int, size: int = CHUNK) -> bool:
         # The job commits its own chunks (customers/services/anonymization_jobs.py).
         more = anonymization_job_step(job_id=job_id) if job_id is not None else False
         with transaction.atomic():
-            run = RetentionRun.objects.select_for_update().select_related("project").get(pk=run_id)
+            run = (
+                RetentionRun.objects.select_for_update(of=("self",))
+                .select_related("project")
+                .get(pk=run_id)
+            )
             _sync_from_job(run)
             return more and run.status in ACTIVE
     with transaction.atomic():
-        run = RetentionRun.objects.select_for_update().select_related("project").get(pk=run_id)
+        run = (
+            RetentionRun.objects.select_for_update(of=("self",))
+            .select_related("project")
+            .get(pk=run_id)
+        )
         if run.status not in ACTIVE:
             return False
         if run.status == Status.QUEUED:
