@@ -6,6 +6,7 @@ for a :class:`~access.principal.Principal` and never call guardian themselves.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -18,6 +19,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 from guardian.core import ObjectPermissionChecker
@@ -108,19 +110,61 @@ KEY_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _DUMMY_SECRET_HASH = hash_secret(secrets.token_urlsafe(32))
 
 
+def _api_key_with_project(key_id: str, kind: str) -> ApiKey | None:
+    """The key with this id and kind and its project, read fresh (one statement, every call:
+    a revoked key, a rotated secret or a changed permission applies on the next request).
+
+    On PostgreSQL a fixed statement builds both model instances from the row: the ORM
+    built and compiled the same query on every API request (a fifth of ``/batch``'s Python
+    time). PostgreSQL's driver returns the column types the models hold (aware datetimes,
+    UUIDs, booleans); SQLite's does not, so it takes the ORM path.
+    """
+    if connection.vendor != "postgresql":
+        return ApiKey.objects.select_related("project").filter(key_id=key_id, kind=kind).first()
+    with connection.cursor() as cursor:
+        cursor.execute(_key_with_project_sql(), [key_id, kind])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    key_fields, project_fields = _KEY_COLUMNS
+    key = ApiKey.from_db(connection.alias, key_fields, row[: len(key_fields)])
+    project = Project.from_db(connection.alias, project_fields, row[len(key_fields) :])
+    ApiKey._meta.get_field("project").set_cached_value(key, project)  # as select_related
+    return key
+
+
+def _concrete_columns(model: type[Any]) -> tuple[list[str], list[str]]:
+    fields = model._meta.concrete_fields
+    return [f.attname for f in fields], [f.column for f in fields]
+
+
+_KEY_COLUMNS: tuple[list[str], list[str]] = (
+    _concrete_columns(ApiKey)[0],
+    _concrete_columns(Project)[0],
+)
+
+
+@functools.cache
+def _key_with_project_sql() -> str:
+    quote = connection.ops.quote_name
+    key_table, project_table = ApiKey._meta.db_table, Project._meta.db_table
+    columns = [f"k.{quote(c)}" for c in _concrete_columns(ApiKey)[1]]
+    columns += [f"p.{quote(c)}" for c in _concrete_columns(Project)[1]]
+    project_fk = ApiKey._meta.get_field("project").column  # type: ignore[union-attr]
+    return (
+        f"SELECT {', '.join(columns)} FROM {quote(key_table)} k "  # noqa: S608  (fixed names)
+        f'JOIN {quote(project_table)} p ON p."id" = k.{quote(project_fk)} '
+        f"WHERE k.{quote('key_id')} = %s AND k.{quote('kind')} = %s"
+    )
+
+
 def api_key_authenticate(key_id: str, secret: str) -> ApiKey | None:
     """The active private key with this id and secret, or None (constant-time comparison).
 
     The secret before the last rotation is accepted until its grace period ends; the key
     returned then has ``used_previous_secret`` set (the Authorization API's revoke reads it).
     """
-    key = None
-    if KEY_ID_RE.fullmatch(key_id):
-        key = (
-            ApiKey.objects.select_related("project")
-            .filter(key_id=key_id, kind=ApiKey.PRIVATE)
-            .first()
-        )
+    key = _api_key_with_project(key_id, ApiKey.PRIVATE) if KEY_ID_RE.fullmatch(key_id) else None
     # Hash even when the key is unknown, so timing does not tell which key ids exist.
     candidate = hash_secret(secret)
     expected = key.secret_hash if key is not None else _DUMMY_SECRET_HASH
@@ -148,11 +192,9 @@ def public_key_authenticate(token: str) -> ApiKey | None:
     """
     if not KEY_ID_RE.fullmatch(token):
         return None
-    key = (
-        ApiKey.objects.select_related("project")
-        .filter(key_id=token, kind=ApiKey.PUBLIC, revoked_at__isnull=True)
-        .first()
-    )
+    key = _api_key_with_project(token, ApiKey.PUBLIC)
+    if key is not None and not key.is_active:
+        return None
     if key is not None:
         key.used_previous_secret = False  # type: ignore[attr-defined]
     return key
