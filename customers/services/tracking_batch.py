@@ -46,6 +46,7 @@ from ..validation import (
     to_datetime,
 )
 from . import tracking_pg as _pg
+from .erasure_ledger import hard_id_hash
 from .suppression import IdentitySuppressed, suppressed_names_any, suppressed_positions
 from .tracking import (
     StaleRead,
@@ -210,6 +211,39 @@ def _match(actor: Principal, keys: Iterable[Key]) -> dict[Key, int]:
     if connection.vendor == "postgresql":
         return _pg.match(actor.project.pk, list(keys))
     return id_owners(actor, keys)
+
+
+def _rematch_suppressed(
+    actor: Principal,
+    keys: set[Key],
+    owners: dict[Key, int],
+    commands: list[dict[str, str]],
+    hard: Mapping[str, bool],
+) -> bool:
+    """Once the batch's customers are locked: raise :class:`StaleRead` if the IDs no longer
+    name the customers read before; True if a hard ID became suppressed meanwhile (an
+    anonymization committed after the first check). One statement on PostgreSQL."""
+    if connection.vendor == "postgresql":
+        token = str(actor.project.token)
+        hashes = sorted(
+            {
+                hard_id_hash(token, name, value)
+                for ids in commands
+                for name, value in ids.items()
+                if hard.get(name)
+            }
+        )
+        if not hashes and not owners:
+            return False  # nothing to re-check: a new ID taken meanwhile fails the insert
+        found, suppressed = _pg.match_unsuppressed(actor.project.pk, list(keys), hashes)
+        if owners and found != owners:
+            raise StaleRead
+        return suppressed
+    if owners and _match(actor, keys) != owners:
+        raise StaleRead
+    return any(hard.get(name) for name, _ in keys) and suppressed_names_any(
+        actor.project, commands, hard
+    )
 
 
 @dataclass
@@ -404,11 +438,9 @@ def _write(actor: Principal, commands: list[_Command], hard: Mapping[str, bool])
         if key in owners
     }
     locked = _lock(actor, owners.values(), updating)
-    if owners and (set(locked) != set(owners.values()) or _match(actor, all_keys) != owners):
+    if owners and set(locked) != set(owners.values()):
         raise StaleRead
-    if any(hard.get(name) for name, _ in all_keys) and suppressed_names_any(
-        actor.project, [cmd.ids for cmd in commands], hard
-    ):
+    if _rematch_suppressed(actor, all_keys, owners, [cmd.ids for cmd in commands], hard):
         raise SuppressedMeanwhile
     anonymized = {pk for pk, c in locked.items() if c.anonymized_at is not None}
     segment = _Segment(actor, types, locked)

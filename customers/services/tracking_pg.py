@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from datamanager.models import AttributeKind, CustomerAttribute
 
-from ..models import Customer, CustomerId, Event
+from ..models import Customer, CustomerId, Event, SuppressedIdentity
 
 
 class NewCustomerRow(Protocol):
@@ -49,6 +49,7 @@ CUSTOMER = Customer._meta.db_table
 CUSTOMER_ID = CustomerId._meta.db_table
 EVENT = Event._meta.db_table
 ATTRIBUTE = CustomerAttribute._meta.db_table
+SUPPRESSED = SuppressedIdentity._meta.db_table
 
 
 @dataclass
@@ -79,6 +80,13 @@ def match(project_id: int, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, s
     """Existing ``(name, value)`` pairs of the project, mapped to their customer id."""
     if not keys:
         return {}
+    sql, params = _match_sql(project_id, keys)
+    with _cursor() as cursor:
+        cursor.execute(sql, params)
+        return {(name, value): customer_id for name, value, customer_id in cursor}
+
+
+def _match_sql(project_id: int, keys: Sequence[tuple[str, str]]) -> tuple[str, list[Any]]:
     by_name: dict[str, list[str]] = {}
     for name, value in keys:
         by_name.setdefault(name, []).append(value)
@@ -89,13 +97,35 @@ def match(project_id: int, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, s
     params: list[Any] = [project_id]
     for name, values in by_name.items():
         params.extend([name, values])
+    sql = (
+        f'SELECT name, value, customer_id FROM "{CUSTOMER_ID}" '  # noqa: S608
+        f"WHERE project_id = %s AND ({condition})"
+    )
+    return sql, params
+
+
+def match_unsuppressed(
+    project_id: int, keys: Sequence[tuple[str, str]], hashes: Sequence[str]
+) -> tuple[dict[tuple[str, str], int], bool]:
+    """:func:`match`, and whether any of these hard-ID hashes is suppressed, in one
+    statement (one snapshot: the batch's re-check once its customers are locked)."""
+    if not hashes:
+        return match(project_id, keys), False
+    sql, params = _match_sql(project_id, keys)
     with _cursor() as cursor:
         cursor.execute(
-            f'SELECT name, value, customer_id FROM "{CUSTOMER_ID}" '  # noqa: S608
-            f"WHERE project_id = %s AND ({condition})",
-            params,
+            f"{sql} UNION ALL SELECT NULL, value_hash, NULL "  # noqa: S608
+            f'FROM "{SUPPRESSED}" WHERE project_id = %s AND value_hash = ANY(%b::text[])',
+            [*params, project_id, list(hashes)],
         )
-        return {(name, value): customer_id for name, value, customer_id in cursor}
+        owners: dict[tuple[str, str], int] = {}
+        suppressed = False
+        for name, value, customer_id in cursor:
+            if name is None:
+                suppressed = True
+            else:
+                owners[(name, value)] = customer_id
+        return owners, suppressed
 
 
 def id_names(project_id: int) -> dict[str, bool]:
