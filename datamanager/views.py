@@ -23,6 +23,7 @@ from access.errors import InvalidInput
 from access.permissions import Perm
 from access.views_base import ProjectViewMixin
 
+from .event_index_views import event_index_panel
 from .forms import RowState, StagedForm, staged_form_parse
 from .ids import CustomerIdInvalid, customer_id_create
 from .models import AttributeKind, AttributeType, CustomerAttribute, EventAttribute, EventType
@@ -252,6 +253,9 @@ class CatalogView(ProjectViewMixin, View):
             "errors": errors or [],
             "add_id": add_id or AddIdForm(),
             "search": search_panel(self.principal, attributes),
+            "event_index": event_index_panel(
+                [a for t in types if not t.system for a in t.attributes.all()]
+            ),
         }
         return render(request, self.template_name, context, status=status)
 
