@@ -133,15 +133,24 @@ def _explain(bench: Bench, params: dict[str, list[str]], size: int) -> str:
     return str(rows.explain())
 
 
-def _total_note(bench: Bench, params: dict[str, list[str]]) -> str:
-    """What the list's total says (estimate or exact) for this filter."""
+def _total_note(bench: Bench, params: dict[str, list[str]], size: int) -> str:
+    """What the list's first page says as its total for this filter (``list_total``)."""
     from access.selectors import principal_for_user
-    from customers.filters import CustomerFilter, customers_matching
-    from customers.selectors import customer_total
+    from customers.filters import CustomerFilter, customers_matching, estimate_is_reliable
+    from customers.listing import Sort, customer_page, list_total
 
     principal = principal_for_user(bench.admin, bench.project)
-    total = customer_total(customers_matching(principal, CustomerFilter.from_querydict(params)))
-    return f"total {'exact' if total.exact else 'estimated'} {total.value:,}"
+    customer_filter = CustomerFilter.from_querydict(params)
+    matching = customers_matching(principal, customer_filter)
+    page = customer_page(matching, sort=Sort(), value_type=None, limit=size)
+    total = list_total(
+        matching,
+        page,
+        first_page=True,
+        estimate_reliable=estimate_is_reliable(customer_filter),
+    )
+    kind = "exact" if total.exact else "estimated" if total.estimated else "not counted"
+    return f"total {kind}: {total.label}"
 
 
 def _plan_note(plan: str) -> str:
@@ -190,7 +199,7 @@ def run_filter_kinds(
             r = run_case(results, f"kind: {kind}", "admin", clients["admin"], url, rare)
             plan = _explain(bench, params, args.size)
             plans.append(f"## {kind}\n{url}\n\n{plan}\n")
-            r.note = (r.note + " " if r.note else "") + _total_note(bench, params) + "; "
+            r.note = (r.note + " " if r.note else "") + _total_note(bench, params, args.size) + "; "
             r.note += _plan_note(plan)
     with open(plans_file, "w") as f:
         f.write("\n".join(plans))
