@@ -12,8 +12,8 @@ column, the *column plan*); how the rows are then produced depends on the databa
 - **PostgreSQL** writes them itself: one ``COPY (SELECT ...) TO STDOUT`` per export. A
   masked column is the mask literal in the SELECT (``CASE WHEN value IS NULL THEN NULL ELSE
   '******' END``; a masked ID never even aggregates its values), the CSV formula guard is
-  a ``CASE`` in SQL, and JSON rows are ``json_build_array(...)``. Python only joins the
-  bytes into blocks.
+  a ``CASE`` in SQL, and a JSON row is its cells' JSON texts, which Python brackets and
+  joins a block at a time (:mod:`.export_copy`, which also reads the COPY in blocks).
 - **SQLite** runs a plain Python loop behind the same interface, in keyset chunks, and
   renders the same bytes (jsonb's key order, PostgreSQL's CSV quoting).
 
@@ -54,7 +54,8 @@ from ..filters import CustomerFilter, customers_matching
 from ..models import Customer
 from ..presenters import csv_safe
 from ..selectors import ids_of_customer_chunk
-from .export_sql import COPY_CSV, COPY_JSON, MASKED_LIST_SQL, guard_sql, json_row_sql, sql_literal
+from .export_copy import copy_blocks, json_body
+from .export_sql import COPY_CSV, COPY_JSON, MASKED_LIST_SQL, guard_sql, sql_literal
 
 # Customers per query on the Python (SQLite) path.
 EXPORT_CHUNK_SIZE = 2000
@@ -323,8 +324,7 @@ def _stream(
         yield from lines
         return
     first = True
-    for block in lines:  # one JSON row per line: the lines become the array's elements
-        body = block[:-1].replace(b"\n", b",")
+    for body in lines:  # JSON rows joined by commas: the lines become the array's elements
         yield body if first else b"," + body
         first = False
     yield b"]}"
@@ -355,8 +355,9 @@ def copy_statement(
     Names are parameters, never SQL text. The filter is the queryset's own SQL; each
     property is read once in it (``c.pN``). IDs come from one grouped pass over the
     matching customers' IDs (per ID name an aggregate with ``FILTER``), merged on the
-    customer id. A JSON row is its cells' JSON texts concatenated (see
-    :func:`json_row_sql`).
+    customer id. A JSON row is its cells' JSON texts as COPY columns separated by a byte
+    no JSON text holds (:data:`COPY_JSON`); :func:`~.export_copy.json_body` turns them into
+    ``[a, b]`` (no string function per row in SQL).
     """
     as_json = export_format is not ExportFormat.CSV
     filter_sql, filter_params = (
@@ -406,7 +407,7 @@ def copy_statement(
                 cells.append(guard_sql(f"ids.i{n}"))
             else:
                 cells.append(f"ids.i{n}::text")
-    select = json_row_sql(cells) if as_json else ", ".join(cells)
+    select = ", ".join(cells)
     read_list = "".join(f", {r}" for r in reads)
     # Only constants and Django's compiled filter become SQL text; every name is a parameter.
     # ORDER BY ... OFFSET 0 keeps the subquery whole, so each property is read (its jsonb
@@ -436,13 +437,19 @@ def copy_statement(
         # Only shown values need that order; masked IDs are a bool_or, in any order.
         ordered = any(c.field.kind is FieldKind.ID and not c.hidden for c in columns)
         order = " ORDER BY customer_id, id" if ordered else ""
+        # Every ID column masked: only (customer, name) is read, an index-only scan of
+        # customer_id_by_customer, so no project condition (it would fetch each ID row from
+        # the table: a third of the pass's database CPU). The rows are the same: an ID's
+        # project is its customer's (created in it, merges stay in it), and the join keeps
+        # this project's matching customers only.
+        scope = "project_id = %s AND " if ordered else ""
         sql += (
             f" LEFT JOIN (SELECT i.customer_id, {', '.join(id_aggregates)}"  # noqa: S608
             " FROM (SELECT customer_id, name, value FROM customers_customerid"
-            f" WHERE project_id = %s AND name = ANY(%s){restrict}{order}) i"
+            f" WHERE {scope}name = ANY(%s){restrict}{order}) i"
             " GROUP BY i.customer_id) ids ON ids.customer_id = c.id"
         )
-        params += [*id_params, project_id, names, *params_tail]
+        params += [*id_params, *([project_id] if ordered else []), names, *params_tail]
     sql += " ORDER BY c.id"
     options = COPY_JSON if as_json else COPY_CSV
     return f"COPY ({sql}) TO STDOUT WITH ({options})", params
@@ -462,8 +469,12 @@ def _pg_lines(
     )
     connection = connections[alias]
     connection.ensure_connection()
-    with connection.cursor() as cursor, cursor.cursor.copy(sql, params) as copy:
-        yield from _blocks(copy)
+    with connection.cursor() as cursor:
+        blocks = copy_blocks(cursor.cursor, sql, params, ROWS_PER_BLOCK)
+        if export_format is ExportFormat.CSV:
+            yield from blocks
+        else:
+            yield from map(json_body, blocks)
 
 
 # SQLite (and any other database): the same bytes from a Python loop ------------------------
@@ -478,9 +489,13 @@ def _python_lines(
 ) -> Iterator[bytes]:
     as_json = export_format is not ExportFormat.CSV
     render = _json_line if as_json else _csv_line
-    return _blocks(
+    blocks = _blocks(
         render(row, columns) for row in _python_rows(matching, columns, project_id, chunk_size)
     )
+    if not as_json:
+        return blocks
+    # One JSON row per line: the lines become the array's comma-separated elements.
+    return (block[:-1].replace(b"\n", b",") for block in blocks)
 
 
 def _python_rows(
