@@ -111,7 +111,10 @@ def _may_contain(texts: Sequence[str], values: set[str]) -> bool:
     if _EXTRA_CASES is None:  # pragma: no cover
         return True
     haystack = _fold("\x00".join(texts))
-    return any(_fold(value) in haystack for value in values)
+    if any("\x00" in value for value in values):
+        return any(_fold(value) in haystack for value in values)
+    # The values folded in one call, for the same reason (a chunk folds 10,000 of them).
+    return any(value in haystack for value in _fold("\x00".join(values)).split("\x00"))
 
 
 # A value the JSON text of what stays may not spell as the check reads it: one holding a

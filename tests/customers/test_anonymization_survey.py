@@ -20,7 +20,7 @@ from access.selectors import principal_for_user
 from customers.models import Customer, ErasureReceipt, Event
 from customers.services import erasure_receipt
 from customers.services.anonymization import customer_anonymize
-from customers.services.erasure_receipt import _may_stay
+from customers.services.erasure_receipt import _may_contain, _may_stay
 from tests import factories
 from tests.conftest import World
 
@@ -138,3 +138,12 @@ def test_survey_and_python_check_agree(world: World, monkeypatch: pytest.MonkeyP
     assert not receipts[pks[-1]][5]
     if connection.vendor == "postgresql":
         assert pks[-1] not in read  # the clean customer was never read into Python
+
+
+def test_may_contain_folds_values_alike_one_by_one_or_joined() -> None:
+    assert _may_contain(["x \u212aELVIN y"], {"zzz", "kelvin"})
+    assert _may_contain(
+        ["\u03a3\u039f\u03a6\u0399\u0391\u03a3"], {"\u03c3\u03bf\u03c6\u03b9\u03b1\u03c2"}
+    )
+    assert _may_contain(["a\x00b"], {"q\x00r", "b"})  # a value holding NUL: one by one
+    assert not _may_contain(["abc"], {"q\x00r", "zz"})
