@@ -240,12 +240,16 @@ WITH t AS (
          count(*) FILTER (WHERE properties ?| keys) AS cleared
   FROM e GROUP BY cid
 ), gone AS (
-  SELECT e.cid, jsonb_agg(e.properties -> k)::text AS vals,
+  SELECT e.cid, jsonb_agg(e.properties -> k) AS vals,
          array_agg(e.event_type_id::text || ':' || k) AS pairs
   FROM e CROSS JOIN LATERAL unnest(e.keys) k WHERE e.properties ? k GROUP BY e.cid
 )
-SELECT c.id, c.properties::text, (c.properties - %(props)s::text[])::text,
-       stays.hay, gone.vals, coalesce(gone.pairs, '{}'), coalesce(stays.cleared, 0)
+SELECT c.id,
+       ARRAY(SELECT k FROM unnest(%(props)s::text[]) k WHERE c.properties ? k),
+       (c.properties - %(props)s::text[])::text, stays.hay,
+       (coalesce((SELECT jsonb_agg(c.properties -> k) FROM unnest(%(props)s::text[]) k
+                  WHERE c.properties ? k), '[]') || coalesce(gone.vals, '[]'))::text,
+       coalesce(gone.pairs, '{}'), coalesce(stays.cleared, 0)
 FROM unnest(%(pks)s::bigint[]) u(id)
 JOIN customers_customer c ON c.id = u.id
 LEFT JOIN stays ON stays.cid = c.id LEFT JOIN gone ON gone.cid = c.id
@@ -257,10 +261,10 @@ class Surveyed:
     """One customer as the erasure survey sees it (JSON as text: decoded only if needed)."""
 
     pk: int
-    properties: str  # all its properties, JSON
-    properties_staying: str  # without the PII ones, JSON
+    properties: tuple[str, ...]  # the PII properties it has
+    properties_staying: str  # its properties without the PII ones, JSON
     events_staying: str  # its events without their PII attributes, JSON texts joined by \x01
-    event_values: str  # the values of its events' PII attributes, a JSON array
+    removed_values: str  # the values of its PII properties and event attributes, JSON array
     event_attributes: frozenset[tuple[int, str]]  # (event type id, PII attribute) it has
     events_cleared: int  # events holding a PII attribute
 
@@ -301,10 +305,10 @@ def erasure_survey(
         found.append(
             Surveyed(
                 pk=pk,
-                properties=props,
+                properties=tuple(sorted(props)),
                 properties_staying=props_staying,
                 events_staying=events_staying or "",
-                event_values=values or "[]",
+                removed_values=values,
                 event_attributes=frozenset(attributes),
                 events_cleared=int(cleared),
             )

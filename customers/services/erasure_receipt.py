@@ -271,9 +271,7 @@ def _python_check(
     return found
 
 
-def _pre_test(
-    survey: Sequence[Surveyed], id_rows: Sequence[tuple[int, str, str]], pii_properties: set[str]
-) -> list[int]:
+def _pre_test(survey: Sequence[Surveyed], id_rows: Sequence[tuple[int, str, str]]) -> list[int]:
     """The customers whose remaining text may hold one of their removed values (nearly
     none): only they are read and checked in Python."""
     removed: dict[int, set[str]] = {s.pk: set() for s in survey}
@@ -283,10 +281,7 @@ def _pre_test(
     candidates = []
     for surveyed in survey:
         values = removed[surveyed.pk]
-        props = json.loads(surveyed.properties)
-        for name in set(props) & pii_properties:
-            _values(props[name], values)
-        for value in json.loads(surveyed.event_values):  # one by one: the same depth limit
+        for value in json.loads(surveyed.removed_values):  # one by one: the same depth limit
             _values(value, values)
         if _may_stay(values, [surveyed.properties_staying, surveyed.events_staying]):
             candidates.append(surveyed.pk)
@@ -330,7 +325,7 @@ def erasure_check_and_receipts(
         id_names_of[customer_id].add(name)
 
     survey = erasure_survey(pks, pii_properties=pii_properties, event_keys=event_keys)
-    read = pks if survey is None else _pre_test(survey, id_rows, pii_properties)
+    read = pks if survey is None else _pre_test(survey, id_rows)
     found = _python_check(
         read,
         id_rows,
@@ -342,7 +337,7 @@ def erasure_check_and_receipts(
         pk = surveyed.pk
         if pk in found.events_cleared:
             continue  # checked in Python: its own reading is the receipt's
-        found.properties_of[pk] = sorted(set(json.loads(surveyed.properties)) & pii_properties)
+        found.properties_of[pk] = list(surveyed.properties)
         found.attributes_of[pk] = {
             (type_names.get(type_id, ""), key) for type_id, key in surveyed.event_attributes
         }
