@@ -223,8 +223,9 @@ def _json_default(value: Any) -> str:
 
 # The erasure survey (PostgreSQL) -------------------------------------------------------------
 
-# The chunk's customers are joined from ``unnest`` (not ``= ANY``): with ``= ANY`` the planner
-# read the events with a parallel sequential scan of the whole table, three processes.
+# The chunk's customers are joined from ``unnest`` (not ``= ANY``), the customers row by row
+# (LATERAL): otherwise the planner read the events with a parallel sequential scan of the
+# whole table (three processes), or every customer of the table for the hash join.
 _SURVEY_SQL = """
 WITH t AS (
   SELECT key::bigint AS type_id, ARRAY(SELECT jsonb_array_elements_text(value)) AS keys
@@ -251,7 +252,7 @@ SELECT c.id,
                   WHERE c.properties ? k), '[]') || coalesce(gone.vals, '[]'))::text,
        coalesce(gone.pairs, '{}'), coalesce(stays.cleared, 0)
 FROM unnest(%(pks)s::bigint[]) u(id)
-JOIN customers_customer c ON c.id = u.id
+CROSS JOIN LATERAL (SELECT * FROM customers_customer WHERE id = u.id) c
 LEFT JOIN stays ON stays.cid = c.id LEFT JOIN gone ON gone.cid = c.id
 """
 
