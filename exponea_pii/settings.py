@@ -242,6 +242,10 @@ or `curl -u key_id:secret`). Create keys under *Settings → API keys* in a proj
 *Demo full access* and *Demo without personal data*. With the second, every personal-data
 value answers `******`, and filtering by a personal-data attribute is refused with 403.
 
+A browser that tracks uses a **public key** instead (*Settings → API keys*, "public"):
+`Authorization: Token <key>` or `?access_token=<key>`, on the tracking operations and the
+server time only; it may track and nothing else.
+
 ## The project token
 
 Every path contains `{token}`, the **project token** (a UUID): it is on the project's home page
@@ -250,7 +254,7 @@ only; another project's token answers 404.
 
 ## Try it out
 
-Click **Authorize**, enter the key id as *Username* and the secret as *Password*, then open an
+Click **Authorize**, enter the key id as *Username* and the secret as *Password* (under `apiKey`), then open an
 operation, click **Try it out**, paste the project token into `token` and **Execute**. Requests
 go to this server, as the key: what the key may not see is masked here too.
 """
