@@ -31,6 +31,7 @@ from access.services import audit_record
 
 from ..models import CustomerId, ErasureSettings, SuppressedIdentity
 from ..selectors import id_names
+from . import tracking_pg
 from .anonymization_sql import IdIn, rows_insert
 from .erasure_ledger import hard_id_hash
 
@@ -173,15 +174,14 @@ def suppression_check(project: Project, ids: Mapping[str, str], hard: Mapping[st
 def _suppressed_among(project: Project, hashes: Sequence[str]) -> set[str]:
     """The suppressed ones of these hashes, in a fixed statement: building the ORM's query
     cost more Python than the lookup itself on every /batch (issue 14)."""
-    table = connection.ops.quote_name(SuppressedIdentity._meta.db_table)
     if connection.vendor == "postgresql":
-        condition, params = "value_hash = ANY(%s)", [list(hashes)]
-    else:
-        condition, params = f"value_hash IN ({', '.join(['%s'] * len(hashes))})", list(hashes)
+        return tracking_pg.suppressed_among(project.pk, hashes)
+    table = connection.ops.quote_name(SuppressedIdentity._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT value_hash FROM {table} WHERE project_id = %s AND {condition}",  # noqa: S608
-            [project.pk, *params],
+            f"SELECT value_hash FROM {table} WHERE project_id = %s "  # noqa: S608
+            f"AND value_hash IN ({', '.join(['%s'] * len(hashes))})",
+            [project.pk, *hashes],
         )
         return {row[0] for row in cursor.fetchall()}
 

@@ -128,6 +128,18 @@ def match_unsuppressed(
         return owners, suppressed
 
 
+def suppressed_among(project_id: int, hashes: Sequence[str]) -> set[str]:
+    """The suppressed ones of these hard-ID hashes (bound server-side as one binary array:
+    Django's client-side binding quoted each of a batch's hashes in Python)."""
+    with _cursor() as cursor:
+        cursor.execute(
+            f'SELECT value_hash FROM "{SUPPRESSED}" '  # noqa: S608
+            "WHERE project_id = %s AND value_hash = ANY(%b::text[])",
+            (project_id, list(hashes)),
+        )
+        return {row[0] for row in cursor}
+
+
 def id_names(project_id: int) -> dict[str, bool]:
     """The project's customer ID names, each mapped to whether it is a hard ID (as
     :func:`customers.selectors.id_names`, without building the ORM query per batch)."""
