@@ -12,6 +12,7 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
+from access.principal import Principal
 from customers.models import Customer
 from customers.services.tracking import customer_update, event_track
 from retention import services
@@ -37,7 +38,7 @@ def _inactive(world: World, n: int) -> Customer:
     return customer
 
 
-def _start(actor: object, policy_pk: int) -> RetentionRun:
+def _start(actor: Principal, policy_pk: int) -> RetentionRun:
     return services.retention_run_start(
         actor=actor, policy_pk=policy_pk, trigger=RetentionRun.Trigger.MANUAL, start=False
     )
