@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
@@ -91,7 +90,7 @@ class IdIn(Func):
         self, compiler: Any, connection: Any, **extra: Any
     ) -> tuple[str, tuple[Any, ...]]:
         sql, params = compiler.compile(self.source_expressions[0])
-        return f"{sql} = ANY(%s::bigint[])", (*params, ids_literal(self.ids))
+        return f"{sql} = ANY(%s::bigint[])", (*params, self.ids)
 
     def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> Any:  # type: ignore[override]
         sql, params = compiler.compile(self.source_expressions[0])
@@ -103,7 +102,7 @@ class IdIn(Func):
 def ids_in_sql(column: str, ids: Sequence[int]) -> tuple[str, list[Any]]:
     """:class:`IdIn` for hand-written SQL: ``(condition, params)``."""
     if connection.vendor == "postgresql":
-        return f"{column} = ANY(%s::bigint[])", [ids_literal(ids)]
+        return f"{column} = ANY(%s::bigint[])", [list(ids)]
     return f"{column} IN ({', '.join(['%s'] * len(ids))})", list(ids)
 
 
@@ -219,105 +218,3 @@ def _json_default(value: Any) -> str:
     if isinstance(value, uuid.UUID):
         return str(value)
     raise TypeError(f"Cannot store {type(value).__name__} as JSON.")
-
-
-# The erasure survey (PostgreSQL) -------------------------------------------------------------
-
-# The chunk's customers are joined from ``unnest`` (not ``= ANY``), the customers row by row
-# (LATERAL): otherwise the planner read the events with a parallel sequential scan of the
-# whole table (three processes), or every customer of the table for the hash join.
-_SURVEY_SQL = """
-WITH t AS (
-  SELECT key::bigint AS type_id, ARRAY(SELECT jsonb_array_elements_text(value)) AS keys
-  FROM jsonb_each(%(types)s::jsonb)
-), e AS (
-  SELECT ev.customer_id AS cid, ev.event_type_id, ev.properties,
-         coalesce(t.keys, '{}') AS keys
-  FROM unnest(%(pks)s::bigint[]) u(id)
-  JOIN customers_event ev ON ev.customer_id = u.id
-  LEFT JOIN t ON t.type_id = ev.event_type_id
-), stays AS (
-  SELECT cid, string_agg((properties - keys)::text, chr(1)) AS hay,
-         count(*) FILTER (WHERE properties ?| keys) AS cleared
-  FROM e GROUP BY cid
-), gone AS (
-  SELECT e.cid, jsonb_agg(e.properties -> k) AS vals,
-         array_agg(e.event_type_id::text || ':' || k) AS pairs
-  FROM e CROSS JOIN LATERAL unnest(e.keys) k WHERE e.properties ? k GROUP BY e.cid
-)
-SELECT c.id,
-       ARRAY(SELECT k FROM unnest(%(props)s::text[]) k WHERE c.properties ? k),
-       (c.properties - %(props)s::text[])::text, stays.hay,
-       (coalesce((SELECT jsonb_agg(c.properties -> k) FROM unnest(%(props)s::text[]) k
-                  WHERE c.properties ? k), '[]') || coalesce(gone.vals, '[]'))::text,
-       coalesce(gone.pairs, '{}'), coalesce(stays.cleared, 0)
-FROM unnest(%(pks)s::bigint[]) u(id)
-CROSS JOIN LATERAL (SELECT * FROM customers_customer WHERE id = u.id) c
-LEFT JOIN stays ON stays.cid = c.id LEFT JOIN gone ON gone.cid = c.id
-"""
-
-
-@dataclass(frozen=True)
-class Surveyed:
-    """One customer as the erasure survey sees it (JSON as text: decoded only if needed)."""
-
-    pk: int
-    properties: tuple[str, ...]  # the PII properties it has
-    properties_staying: str  # its properties without the PII ones, JSON
-    events_staying: str  # its events without their PII attributes, JSON texts joined by \x01
-    removed_values: str  # the values of its PII properties and event attributes, JSON array
-    event_attributes: frozenset[tuple[int, str]]  # (event type id, PII attribute) it has
-    events_cleared: int  # events holding a PII attribute
-
-
-def erasure_survey(
-    pks: Sequence[int], *, pii_properties: Iterable[str], event_keys: Mapping[int, Sequence[str]]
-) -> list[Surveyed] | None:
-    """What the erasure receipt and the leftover pre-test need of the customers ``pks``, in
-    one statement and one row per customer (PostgreSQL; ``None`` elsewhere).
-
-    What stays comes as PostgreSQL's JSON text, not decoded: the pre-test looks for the
-    removed values in it as substrings (:mod:`.erasure_receipt`). Decoding every event of
-    a chunk was most of the job's Python time. Must run inside a transaction (the JIT
-    setting below is transaction-local).
-    """
-    if connection.vendor != "postgresql" or not pks:
-        return None
-    params: dict[str, Any] = {
-        "pks": ids_literal(pks),
-        "props": sorted(set(pii_properties)),
-        "types": json.dumps({str(t): list(keys) for t, keys in event_keys.items()}),
-    }
-    with connection.cursor() as cursor:
-        # The planner cannot estimate jsonb_each and unnest (it assumes 100 rows a call),
-        # so the statement looks huge and JIT compilation (~1 s) would cost many times its
-        # running time: off for this statement, the setting put back after it.
-        cursor.execute("SELECT current_setting('jit'), set_config('jit', 'off', true)")
-        jit = cursor.fetchone()[0]
-        cursor.execute(_SURVEY_SQL, params)
-        rows = cursor.fetchall()
-        cursor.execute("SELECT set_config('jit', %s, true)", [jit])
-    found = []
-    for pk, props, props_staying, events_staying, values, pairs, cleared in rows:
-        attributes = set()
-        for pair in pairs:
-            type_id, _, key = pair.partition(":")
-            attributes.add((int(type_id), key))
-        found.append(
-            Surveyed(
-                pk=pk,
-                properties=tuple(sorted(props)),
-                properties_staying=props_staying,
-                events_staying=events_staying or "",
-                removed_values=values,
-                event_attributes=frozenset(attributes),
-                events_cleared=int(cleared),
-            )
-        )
-    return found
-
-
-def ids_literal(ids: Iterable[int]) -> str:
-    """Ids as one PostgreSQL array literal (``'{1,2,3}'``, cast ``::bigint[]`` in the SQL):
-    psycopg quotes one string, where a list of 1,000 ints cost a dumper call each."""
-    return "{" + ",".join(str(int(i)) for i in ids) + "}"

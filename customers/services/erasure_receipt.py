@@ -20,10 +20,8 @@ are per customer, so a SQL ``replace`` would need one statement per customer and
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -33,7 +31,7 @@ from datamanager.catalog import PiiCatalog
 from datamanager.models import EventType
 
 from ..models import AnonymizationJob, Customer, CustomerId, ErasureReceipt, Event
-from .anonymization_sql import IdIn, Surveyed, erasure_survey, rows_insert
+from .anonymization_sql import IdIn, rows_insert
 from .suppression import erasure_settings, identities_suppress
 
 MASK = "******"
@@ -111,29 +109,7 @@ def _may_contain(texts: Sequence[str], values: set[str]) -> bool:
     if _EXTRA_CASES is None:  # pragma: no cover
         return True
     haystack = _fold("\x00".join(texts))
-    if any("\x00" in value for value in values):
-        return any(_fold(value) in haystack for value in values)
-    # The values folded in one call, for the same reason (a chunk folds 10,000 of them).
-    return any(value in haystack for value in _fold("\x00".join(values)).split("\x00"))
-
-
-# A value the JSON text of what stays may not spell as the check reads it: one holding a
-# character JSON escapes, or one that could be Python's spelling of a float (PostgreSQL
-# writes 1e-05 as 0.00001, 1.10 as 1.10). Such a customer is always read.
-_ESCAPED = re.compile(r'["\\\x00-\x1f]')
-_FLOAT_REPR = re.compile(r"-?\d+\.\d+|-?\d(\.\d+)?e[-+]\d+|-?inf", re.IGNORECASE)
-
-
-def _may_stay(values: set[str], json_texts: Sequence[str]) -> bool:
-    """The pre-test on PostgreSQL's JSON text of what stays (keys and all), undecoded:
-    False only if no removed value can match in any string or number in it. A string's
-    characters appear in the JSON text as they are, except those JSON escapes; an integer
-    is spelled alike; floats and escapes are excluded above."""
-    if not values:
-        return False
-    if any(_ESCAPED.search(v) or _FLOAT_REPR.fullmatch(v) for v in values):
-        return True
-    return _may_contain(json_texts, values)
+    return any(_fold(value) in haystack for value in values)
 
 
 def _scrub(value: Any, pattern: re.Pattern[str], depth: int = 0) -> tuple[Any, bool]:
@@ -166,39 +142,41 @@ def _scrub(value: Any, pattern: re.Pattern[str], depth: int = 0) -> tuple[Any, b
     return value, False
 
 
-@dataclass
-class _Found:
-    """What the Python check found for the customers it read."""
-
-    properties_of: dict[int, list[str]] = field(default_factory=dict)
-    attributes_of: dict[int, set[tuple[str, str]]] = field(default_factory=dict)
-    events_cleared: dict[int, int] = field(default_factory=dict)
-    leftovers: dict[int, dict[tuple[str, str, str], int]] = field(default_factory=dict)
-    changed_customers: list[Customer] = field(default_factory=list)
-    changed_events: list[Event] = field(default_factory=list)
-
-
-def _python_check(
-    pks: Sequence[int],
-    id_rows: Sequence[tuple[int, str, str]],
+def erasure_check_and_receipts(
     *,
-    pii_properties: set[str],
-    pii_event: Mapping[int, set[str]],
-    type_names: Mapping[int, str],
-) -> _Found:
-    """The leftover check itself (the authority), for the customers ``pks``: reads their
-    properties and events, finds the removed values in what stays and the new texts."""
-    found = _Found()
-    if not pks:
-        return found
-    wanted = set(pks)
+    actor: Principal,
+    customer_pks: Sequence[int],
+    catalog: PiiCatalog,
+    event_keys: Mapping[int, Sequence[str]],
+    source: str,
+    job: AnonymizationJob | None,
+    now: datetime,
+) -> None:
+    """Run the leftover check, the suppression and write the receipts for a locked chunk.
+
+    Call it inside the anonymization's transaction, after the customers are locked and the
+    plan is read, before anything is removed.
+    """
+    project: Project = actor.project
+    pks = list(customer_pks)
+    switches = erasure_settings(project)
+    pii_properties = set(catalog.customer_properties)
+    pii_event = {type_id: set(keys) for type_id, keys in event_keys.items()}
+    type_names = dict(EventType.objects.filter(project=project).values_list("pk", "name"))
+
     removed: dict[int, set[str]] = {pk: set() for pk in pks}
-    for customer_id, _, value in id_rows:
-        if customer_id in wanted:
-            _values(value, removed[customer_id])
+    id_names_of: dict[int, set[str]] = {pk: set() for pk in pks}
+    id_rows = list(
+        CustomerId.objects.filter(IdIn("customer_id", pks)).values_list(
+            "customer_id", "name", "value"
+        )
+    )
+    for customer_id, name, value in id_rows:
+        _values(value, removed[customer_id])
+        id_names_of[customer_id].add(name)
 
     customers = dict(Customer.objects.filter(IdIn("pk", pks)).values_list("pk", "properties"))
-    properties_of = found.properties_of
+    properties_of: dict[int, list[str]] = {}
     for pk, props in customers.items():
         names = sorted(set(props) & pii_properties)
         properties_of[pk] = names
@@ -210,8 +188,8 @@ def _python_check(
             "pk", "customer_id", "event_type_id", "properties"
         )
     )
-    events_cleared = found.events_cleared = {pk: 0 for pk in pks}
-    attributes_of = found.attributes_of = {pk: set() for pk in pks}
+    events_cleared = {pk: 0 for pk in pks}
+    attributes_of: dict[int, set[tuple[str, str]]] = {pk: set() for pk in pks}
     for _, customer_id, type_id, props in events:
         keys = pii_event.get(type_id, set()) & set(props)
         if keys:
@@ -233,7 +211,8 @@ def _python_check(
         pk: _pattern(values) if _may_contain(stays[pk], values) else None
         for pk, values in removed.items()
     }
-    leftovers = found.leftovers = {pk: {} for pk in pks}
+    leftovers: dict[int, dict[tuple[str, str, str], int]] = {pk: {} for pk in pks}
+    changed_customers: list[Customer] = []
     for pk, props in customers.items():
         pattern = patterns[pk]
         if pattern is None:
@@ -249,7 +228,8 @@ def _python_check(
                 new_props[name] = new
                 hit_any = True
         if hit_any:
-            found.changed_customers.append(Customer(pk=pk, properties=new_props))
+            changed_customers.append(Customer(pk=pk, properties=new_props))
+    changed_events: list[Event] = []
     for event_pk, customer_id, type_id, props in events:
         pattern = patterns[customer_id]
         if pattern is None:
@@ -267,85 +247,10 @@ def _python_check(
                 new_props[name] = new
                 hit_any = True
         if hit_any:
-            found.changed_events.append(Event(pk=event_pk, properties=new_props))
-    return found
-
-
-def _pre_test(survey: Sequence[Surveyed], id_rows: Sequence[tuple[int, str, str]]) -> list[int]:
-    """The customers whose remaining text may hold one of their removed values (nearly
-    none): only they are read and checked in Python."""
-    removed: dict[int, set[str]] = {s.pk: set() for s in survey}
-    for customer_id, _, value in id_rows:
-        if customer_id in removed:
-            _values(value, removed[customer_id])
-    candidates = []
-    for surveyed in survey:
-        values = removed[surveyed.pk]
-        for value in json.loads(surveyed.removed_values):  # one by one: the same depth limit
-            _values(value, values)
-        if _may_stay(values, [surveyed.properties_staying, surveyed.events_staying]):
-            candidates.append(surveyed.pk)
-    return candidates
-
-
-def erasure_check_and_receipts(
-    *,
-    actor: Principal,
-    customer_pks: Sequence[int],
-    catalog: PiiCatalog,
-    event_keys: Mapping[int, Sequence[str]],
-    source: str,
-    job: AnonymizationJob | None,
-    now: datetime,
-) -> None:
-    """Run the leftover check, the suppression and write the receipts for a locked chunk.
-
-    Call it inside the anonymization's transaction, after the customers are locked and the
-    plan is read, before anything is removed.
-
-    On PostgreSQL one statement (:func:`.anonymization_sql.erasure_survey`) gives each
-    customer's receipt names and counts and says which customers' remaining text *may*
-    hold a removed value; only those are read into Python and checked here (nearly none):
-    reading and decoding every event of the chunk was most of the job's Python time.
-    """
-    project: Project = actor.project
-    pks = list(customer_pks)
-    switches = erasure_settings(project)
-    pii_properties = set(catalog.customer_properties)
-    pii_event = {type_id: set(keys) for type_id, keys in event_keys.items()}
-    type_names = dict(EventType.objects.filter(project=project).values_list("pk", "name"))
-
-    id_names_of: dict[int, set[str]] = {pk: set() for pk in pks}
-    id_rows = list(
-        CustomerId.objects.filter(IdIn("customer_id", pks)).values_list(
-            "customer_id", "name", "value"
-        )
-    )
-    for customer_id, name, _ in id_rows:
-        id_names_of[customer_id].add(name)
-
-    survey = erasure_survey(pks, pii_properties=pii_properties, event_keys=event_keys)
-    read = pks if survey is None else _pre_test(survey, id_rows)
-    found = _python_check(
-        read,
-        id_rows,
-        pii_properties=pii_properties,
-        pii_event=pii_event,
-        type_names=type_names,
-    )
-    for surveyed in survey or ():
-        pk = surveyed.pk
-        if pk in found.events_cleared:
-            continue  # checked in Python: its own reading is the receipt's
-        found.properties_of[pk] = list(surveyed.properties)
-        found.attributes_of[pk] = {
-            (type_names.get(type_id, ""), key) for type_id, key in surveyed.event_attributes
-        }
-        found.events_cleared[pk] = surveyed.events_cleared
-    leftovers = found.leftovers
+            changed_events.append(Event(pk=event_pk, properties=new_props))
     if switches.remove_leftovers:
-        Customer.objects.bulk_update(found.changed_customers, ["properties"], batch_size=500)
-        Event.objects.bulk_update(found.changed_events, ["properties"], batch_size=500)
+        Customer.objects.bulk_update(changed_customers, ["properties"], batch_size=500)
+        Event.objects.bulk_update(changed_events, ["properties"], batch_size=500)
 
     suppressed = (
         identities_suppress(project, pks, id_rows=id_rows)
@@ -362,17 +267,15 @@ def erasure_check_and_receipts(
                 "source": source,
                 "actor_label": actor.label[:200],
                 "created_at": now,
-                "properties": found.properties_of.get(pk, []),
+                "properties": properties_of.get(pk, []),
                 "id_names": sorted(id_names_of[pk]),
-                "event_attributes": [
-                    list(pair) for pair in sorted(found.attributes_of.get(pk, ()))
-                ],
-                "events_cleared": found.events_cleared.get(pk, 0),
+                "event_attributes": [list(pair) for pair in sorted(attributes_of[pk])],
+                "events_cleared": events_cleared[pk],
                 "leftovers": [
                     {"where": where, "event_type": event_type, "attribute": name, "count": count}
-                    for (where, event_type, name), count in sorted(leftovers.get(pk, {}).items())
+                    for (where, event_type, name), count in sorted(leftovers[pk].items())
                 ],
-                "leftovers_cleared": bool(leftovers.get(pk)) and switches.remove_leftovers,
+                "leftovers_cleared": bool(leftovers[pk]) and switches.remove_leftovers,
                 "ids_suppressed": suppressed.get(pk, 0),
             }
             for pk in pks
