@@ -69,6 +69,12 @@ SMOKES = {
         "| API / COPY |",
         database_flag="--db",
     ),
+    "ingest_profile": Smoke(
+        "ingest_profile.py",
+        ("--batches", "3", "--customers", "5"),
+        "statements_per_batch=",
+        database_flag="--db",
+    ),
     "load": Smoke(
         "load.py",
         (
