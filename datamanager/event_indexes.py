@@ -95,7 +95,9 @@ def filter_index_set(*, actor: Principal, attribute_id: int, indexed: bool) -> E
     actor.require(Perm.MANAGE_DATA)
     with transaction.atomic():
         attribute = (
-            EventAttribute.objects.select_for_update()
+            # Only the attribute's row: locking its event type would hold up the tracking
+            # of every event of that type (their foreign-key checks) until this commits.
+            EventAttribute.objects.select_for_update(of=("self",))
             .select_related("event_type")
             .filter(pk=attribute_id, event_type__project=actor.project)
             .first()

@@ -168,6 +168,42 @@ def _plan_note(plan: str) -> str:
     return "plan: " + " > ".join(dict.fromkeys(nodes))[:220]
 
 
+def _with_filter_index(
+    bench: Bench,
+    args: argparse.Namespace,
+    results: list[Result],
+    clients: dict[str, Any],
+    list_url: str,
+    requests: int,
+) -> None:
+    """The "value nobody has" case again with ``purchase.total`` given a filter index in the
+    Data manager (through the product's service, built concurrently), then taken away, so
+    the data set stays as a new project has it."""
+    from django.db import connection
+
+    from access.selectors import principal_for_system
+    from datamanager.event_indexes import filter_index_set, filter_index_sync
+    from datamanager.models import EventAttribute
+
+    if connection.vendor != "postgresql":
+        return
+    attribute = EventAttribute.objects.get(
+        event_type__project=bench.project, event_type__name="purchase", name="total"
+    )
+    actor = principal_for_system(bench.project, label="bench")
+    filter_index_set(actor=actor, attribute_id=attribute.pk, indexed=True)
+    filter_index_sync(attribute_id=attribute.pk)  # already built if the task ran eagerly
+    try:
+        params = rare_cases()[1][1]
+        url = list_url + "?" + urlencode({"size": args.size, **params}, doseq=True)
+        kind = "worst: event where, value nobody has, with a filter index on purchase.total"
+        r = run_case(results, f"kind: {kind}", "admin", clients["admin"], url, requests)
+        r.note = _plan_note(_explain(bench, params, args.size))
+    finally:
+        filter_index_set(actor=actor, attribute_id=attribute.pk, indexed=False)
+        filter_index_sync(attribute_id=attribute.pk)
+
+
 def run_filter_kinds(
     bench: Bench,
     args: argparse.Namespace,
@@ -201,6 +237,7 @@ def run_filter_kinds(
             plans.append(f"## {kind}\n{url}\n\n{plan}\n")
             r.note = (r.note + " " if r.note else "") + _total_note(bench, params, args.size) + "; "
             r.note += _plan_note(plan)
+        _with_filter_index(bench, args, results, clients, list_url, rare)
     with open(plans_file, "w") as f:
         f.write("\n".join(plans))
     print(f"  plans written to {plans_file}")
