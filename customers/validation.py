@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -90,6 +91,10 @@ def clean_ids(ids: Any, *, known: Mapping[str, bool]) -> dict[str, str]:
     return cleaned
 
 
+# The largest finite double; integers beyond it have no double precision value.
+_MAX_DOUBLE = int(sys.float_info.max)
+
+
 def clean_properties(properties: Any, *, what: str = "properties") -> dict[str, Any]:
     if properties is None:
         return {}
@@ -112,7 +117,16 @@ def clean_properties(properties: Any, *, what: str = "properties") -> dict[str, 
             raise InvalidInput(f"{what}.{name} contains a NUL character or invalid Unicode.")
         if isinstance(value, str) and len(value) <= short:
             continue
-        if value is None or isinstance(value, bool | int):
+        if value is None or isinstance(value, bool):
+            continue
+        if isinstance(value, int):
+            # PostgreSQL compares numbers as double precision (the filter, sorts and the
+            # property indexes of customers/0002): a larger one could be stored but never
+            # compared, and an indexed property's insert would fail.
+            if abs(value) > _MAX_DOUBLE:
+                raise InvalidInput(
+                    f"{what}.{name} is a number out of range (at most about 1.8e308)."
+                )
             continue
         if isinstance(value, float) and math.isfinite(value):
             continue
