@@ -38,7 +38,7 @@ from access.principal import Principal
 from access.services import audit_record
 
 from .models import AttributeType, EventAttribute, SearchIndexState
-from .search_indexes import SearchIndexStatus
+from .search_indexes import SearchIndexStatus, index_is_invalid, index_sizes_and_progress
 
 logger = logging.getLogger(__name__)
 
@@ -174,7 +174,7 @@ def filter_index_sync(*, attribute_id: int) -> str:
             _state_set(attribute_id, SearchIndexState.BUILDING)
             method, expression = index_expression(attribute_name, attribute_type)
             try:
-                if _index_invalid(cursor, name):
+                if index_is_invalid(cursor, name):
                     cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
                 cursor.execute(
                     f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON customers_event "
@@ -193,16 +193,6 @@ def filter_index_sync(*, attribute_id: int) -> str:
             cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_LOCK_CLASS, attribute_id])
 
 
-def _index_invalid(cursor: object, name: str) -> bool:
-    cursor.execute(  # type: ignore[attr-defined]
-        "SELECT NOT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-        "WHERE c.relname = %s",
-        [name],
-    )
-    row = cursor.fetchone()  # type: ignore[attr-defined]
-    return bool(row and row[0])
-
-
 def _state_set(attribute_id: int, state: str) -> str:
     EventAttribute.objects.filter(pk=attribute_id).update(filter_index_state=state)
     return state
@@ -212,25 +202,21 @@ def _state_set(attribute_id: int, state: str) -> str:
 
 
 def filter_index_status(attributes: Iterable[EventAttribute]) -> dict[int, SearchIndexStatus]:
-    """State and size per attribute id (one catalog query on PostgreSQL, none elsewhere)."""
+    """State, size and build progress per attribute id (two catalog queries on PostgreSQL,
+    none elsewhere)."""
     attributes = [a for a in attributes if a.filter_indexed or a.filter_index_state]
     if not attributes:
         return {}
     if connection.vendor != "postgresql":
         return {a.pk: SearchIndexStatus(state=a.filter_index_state) for a in attributes}
-    names = {index_name(a.pk): a.pk for a in attributes}
-    sizes: dict[int, int] = {}
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT relname, pg_relation_size(oid) FROM pg_class WHERE relname = ANY(%s)",
-            [list(names)],
+    sizes, progress = index_sizes_and_progress({index_name(a.pk): a.pk for a in attributes})
+    out = {}
+    for a in attributes:
+        percent, phase = progress.get(a.pk, (None, ""))
+        out[a.pk] = SearchIndexStatus(
+            state=a.filter_index_state, size_bytes=sizes.get(a.pk), progress=percent, phase=phase
         )
-        for relname, size in cursor.fetchall():
-            sizes[names[relname]] = int(size)
-    return {
-        a.pk: SearchIndexStatus(state=a.filter_index_state, size_bytes=sizes.get(a.pk))
-        for a in attributes
-    }
+    return out
 
 
 def filter_index_cost(events: int) -> dict[str, str]:

@@ -166,7 +166,7 @@ def search_index_sync(*, attribute_id: int) -> str:
             _state_set(attribute_id, SearchIndexState.BUILDING)
             expression = _expression(attribute_name)
             try:
-                if _index_invalid(cursor, name):
+                if index_is_invalid(cursor, name):
                     cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
                 cursor.execute(
                     f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON customers_customer "
@@ -185,7 +185,8 @@ def search_index_sync(*, attribute_id: int) -> str:
             cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_LOCK_CLASS, attribute_id])
 
 
-def _index_invalid(cursor: object, name: str) -> bool:
+def index_is_invalid(cursor: object, name: str) -> bool:
+    """True if ``name`` is an index a failed ``CREATE INDEX CONCURRENTLY`` left invalid."""
     cursor.execute(  # type: ignore[attr-defined]
         "SELECT NOT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
         "WHERE c.relname = %s",
@@ -227,7 +228,21 @@ def search_index_status(attributes: Iterable[CustomerAttribute]) -> dict[int, Se
         return {}
     if connection.vendor != "postgresql":
         return {a.pk: SearchIndexStatus(state=a.search_index_state) for a in attributes}
-    names = {index_name(a.pk): a.pk for a in attributes}
+    sizes, progress = index_sizes_and_progress({index_name(a.pk): a.pk for a in attributes})
+    out = {}
+    for a in attributes:
+        percent, phase = progress.get(a.pk, (None, ""))
+        out[a.pk] = SearchIndexStatus(
+            state=a.search_index_state, size_bytes=sizes.get(a.pk), progress=percent, phase=phase
+        )
+    return out
+
+
+def index_sizes_and_progress(
+    names: dict[str, int],
+) -> tuple[dict[int, int], dict[int, tuple[int | None, str]]]:
+    """For indexes named as keys (PostgreSQL): the size of each that exists and the percent
+    and phase of each being built, by the ids given as values (two catalog queries)."""
     sizes: dict[int, int] = {}
     progress: dict[int, tuple[int | None, str]] = {}
     with connection.cursor() as cursor:
@@ -253,13 +268,7 @@ def search_index_status(attributes: Iterable[CustomerAttribute]) -> dict[int, Se
         ) in cursor.fetchall():
             percent = _percent(blocks_done, blocks_total) or _percent(tuples_done, tuples_total)
             progress[names[relname]] = (percent, phase)
-    out = {}
-    for a in attributes:
-        percent, phase = progress.get(a.pk, (None, ""))
-        out[a.pk] = SearchIndexStatus(
-            state=a.search_index_state, size_bytes=sizes.get(a.pk), progress=percent, phase=phase
-        )
-    return out
+    return sizes, progress
 
 
 def _percent(done: int | None, total: int | None) -> int | None:
