@@ -233,3 +233,42 @@ def test_a_number_and_a_text_index_are_built_used_and_dropped(world: World) -> N
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_class WHERE relname LIKE 'event_filter_%%'")
         assert cursor.fetchone()[0] == 0
+
+
+@on_postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("name", ['o\'neil "total"', "cena.s DPH", "back\\slash", "příjmení"])
+def test_an_index_on_an_attribute_with_quotes_dots_or_unicode_is_built_and_used(
+    world: World, name: str
+) -> None:
+    """The attribute name reaches DDL as a SQL literal: it must build, and the filter's
+    expression must still match the index's so the planner uses it."""
+    factories.track_customer(
+        world.project, {"registered": "odd@x.test"}, {}, [("order", {name: 5})]
+    )
+    order = EventType.objects.get(project=world.project, name="order")
+    customers = Customer.objects.bulk_create(
+        Customer(project=world.project, properties={}) for _ in range(300)
+    )
+    Event.objects.bulk_create(
+        Event(
+            project=world.project,
+            customer=c,
+            event_type=order,
+            timestamp=dt.datetime.now(dt.UTC),
+            properties={name: float(i)},
+        )
+        for i, c in enumerate(customers)
+    )
+    attribute = _attribute(world, "order", name)
+    assert attribute.type == AttributeType.NUMBER
+    filter_index_set(actor=_admin(world), attribute_id=attribute.pk, indexed=True)
+    assert filter_index_sync(attribute_id=attribute.pk) == SearchIndexState.READY
+    event = {"event_type": "order", "where": [{"attribute": name, "operator": "gt", "value": 297}]}
+    try:
+        matched, plan = _matching(world, event)
+        assert matched == {customers[298].pk, customers[299].pk}
+        assert index_name(attribute.pk) in plan
+    finally:  # the index outlives the test's rows otherwise
+        filter_index_set(actor=_admin(world), attribute_id=attribute.pk, indexed=False)
+        assert filter_index_sync(attribute_id=attribute.pk) == SearchIndexState.NONE
